@@ -1,0 +1,5 @@
+import sys
+
+from ivrflow.cli import main
+
+sys.exit(main())

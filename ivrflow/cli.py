@@ -1,0 +1,181 @@
+"""The `ivrflow` command line: parse first, then run one subcommand, behind one error boundary.
+
+Each subcommand is a function from parsed arguments to an exit code. Heavy imports happen
+inside them, so `ivrflow validate` in a pre-commit hook never loads the HTTP stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from ivrflow._version import __version__
+from ivrflow.errors import ExitCode, FlowInvalid, IvrflowError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    return run_guarded(command, args)
+
+
+def run_guarded(command: Command, args: argparse.Namespace) -> int:
+    """The error boundary: ivrflow's errors -> message + exit code, ^C -> 130, bugs -> log."""
+    try:
+        return command(args)
+    except IvrflowError as exc:
+        print(_prefixed(str(exc)), file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("ivrflow: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:  # `ivrflow plan ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return int(ExitCode.OK)
+    except Exception as exc:  # the last resort: never a traceback on the terminal
+        log = _write_crash_log()
+        print(f"ivrflow: internal error ({type(exc).__name__}); this is a bug in ivrflow. "
+              f"The details are in {log}; please attach that file to a bug report.",
+              file=sys.stderr)
+        return int(ExitCode.STEP_FAILED)
+
+
+def _prefixed(message: str) -> str:
+    return "\n".join(line if ":" in line.split(" ", 1)[0] else f"ivrflow: {line}"
+                     for line in message.splitlines())
+
+
+def _write_crash_log() -> str:
+    fd, name = tempfile.mkstemp(prefix="ivrflow-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"ivrflow {__version__}\n{traceback.format_exc()}")
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ivrflow", description="Navigate phone menus from YAML recipes over the Vobiz API.")
+    parser.add_argument("--version", action="version", version=f"ivrflow {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    validate = commands.add_parser(
+        "validate", help="check flow files and report every problem with its line",
+        description="Check flow files; directories are searched for *.yaml and *.yml.")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(command=cmd_validate)
+
+    plan = commands.add_parser(
+        "plan", help="print a flow's timeline without touching the network",
+        description="Resolve variables as a run would and print each step's start and length.")
+    plan.add_argument("flow", metavar="FLOW")
+    _add_variable_options(plan)
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.set_defaults(command=cmd_plan)
+
+    schema = commands.add_parser("schema", help="print the flow JSON Schema")
+    schema.set_defaults(command=cmd_schema)
+
+    _add_plugin_commands(commands)
+    return parser
+
+
+def _add_variable_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a variable (strongest source; repeatable)")
+    parser.add_argument("--vars-file", metavar="FILE",
+                        help="a YAML mapping of variable values")
+
+
+def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Subcommands that live beside their component (the sandbox, ...)."""
+    try:
+        from ivrflow.sandbox import command as sandbox_command
+    except ImportError:  # pragma: no cover - the sandbox ships with the package
+        return
+    sandbox_command.add_parser(commands)
+
+
+def flow_files(paths: Sequence[str]) -> Iterator[Path]:
+    """Files named on the command line, and *.yaml / *.yml under named directories."""
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")
+                           and p.is_file() and not any(part.startswith(".") for part in
+                                                       p.relative_to(path).parts))
+            yield from found
+        else:
+            yield path
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ivrflow.loader import load_flow
+
+    results: list[tuple[Path, list[str], list[dict[str, object]]]] = []
+    for path in flow_files(args.paths):
+        try:
+            load_flow(path)
+            results.append((path, [], []))
+        except FlowInvalid as exc:
+            results.append((path, [str(p) for p in exc.problems],
+                            [p.to_json() for p in exc.problems]))
+    invalid = sum(1 for _, lines, _ in results if lines)
+    if args.format == "json":
+        print(json.dumps({"valid": invalid == 0, "files": [
+            {"file": str(path), "valid": not lines, "problems": problems}
+            for path, lines, problems in results]}, indent=2))
+    else:
+        for _, lines, _ in results:
+            for line in lines:
+                print(line)
+        problems = sum(len(lines) for _, lines, _ in results)
+        if not results:
+            print("ivrflow: no *.yaml or *.yml files found", file=sys.stderr)
+        elif invalid:
+            print(f"{invalid} of {len(results)} file(s) invalid, {problems} problem(s)",
+                  file=sys.stderr)
+        else:
+            print(f"{len(results)} file(s) valid", file=sys.stderr)
+    return int(ExitCode.INVALID_INPUT if invalid or not results else ExitCode.OK)
+
+
+def load_and_resolve(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The flow named by `args.flow` and its resolved variables, as every run command needs."""
+    from ivrflow.loader import load_flow
+    from ivrflow.variables import parse_assignments, read_vars_file, resolve
+
+    flow = load_flow(args.flow)
+    cli = parse_assignments(args.var)
+    file_values = read_vars_file(args.vars_file) if args.vars_file else None
+    bindings = resolve(flow, cli=cli, file_values=file_values,
+                       file_name=args.vars_file or "--vars-file")
+    return flow, bindings
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ivrflow.plan import make_plan, render, to_json
+
+    flow, bindings = load_and_resolve(args)
+    plan = make_plan(flow, bindings)
+    if args.format == "json":
+        print(json.dumps(to_json(plan), indent=2))
+    else:
+        print(render(plan))
+    return int(ExitCode.OK)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ivrflow.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return int(ExitCode.OK)

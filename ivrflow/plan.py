@@ -1,0 +1,91 @@
+"""The timeline of a flow, computed without touching the network.
+
+A plan assumes every request is answered at once and the call is live from the start, so
+its offsets are the earliest a real run can reach; the interpreter uses the same rules
+(`ivrflow.timing`) and adds only real latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivrflow.durations import format_seconds
+from ivrflow.model import ConfirmLive, Flow, Send, Step, Wait
+from ivrflow.timing import earliest_start, playback, wait_end
+from ivrflow.variables import Bindings
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    step: Step
+    start: float  # seconds after the flow started
+    duration: float
+    detail: str  # what the step does, secrets masked
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    flow: Flow
+    steps: tuple[PlannedStep, ...]
+    total: float
+    confirm_slack: float  # how much later confirm_live steps may push everything
+
+
+def make_plan(flow: Flow, bindings: Bindings) -> Plan:
+    planned: list[PlannedStep] = []
+    now = 0.0
+    last_action_end: float | None = None
+    slack = 0.0
+    for step in flow.steps:
+        start = earliest_start(flow, step, now, last_action_end)
+        if isinstance(step, Wait):
+            end = wait_end(step, start)
+            detail = (f"until {format_seconds(step.until)}" if step.until is not None
+                      else format_seconds(step.seconds or 0.0))
+        elif isinstance(step, Send):
+            end = start + playback(bindings.digits(step), flow.tone)
+            detail = f"{bindings.shown(step)} on {step.leg}"
+            last_action_end = end
+        else:
+            assert isinstance(step, ConfirmLive)
+            end = start
+            slack += step.timeout
+            detail = (f"poll every {format_seconds(step.interval)}, "
+                      f"up to {format_seconds(step.timeout)}")
+            last_action_end = end
+        planned.append(PlannedStep(step, start, end - start, detail))
+        now = end
+    return Plan(flow, tuple(planned), now, slack)
+
+
+def to_json(plan: Plan) -> dict[str, object]:
+    return {
+        "flow": plan.flow.name,
+        "file": plan.flow.path,
+        "total": round(plan.total, 6),
+        "confirm_slack": plan.confirm_slack,
+        "steps": [{"step": p.step.number, "kind": p.step.kind, "name": p.step.name,
+                   "start": round(p.start, 6), "duration": round(p.duration, 6),
+                   "detail": p.detail} for p in plan.steps],
+    }
+
+
+def render(plan: Plan) -> str:
+    """The plan as an aligned text table."""
+    flow = plan.flow
+    lines = [f"{flow.path}: {flow.name}" + (f" - {flow.description}" if flow.description else ""),
+             f"leg {flow.leg}, tone {format_seconds(flow.tone)}, gap {format_seconds(flow.gap)}, "
+             f"timeout {format_seconds(flow.timeout)}", ""]
+    rows = [("#", "start", "takes", "step", "")]
+    for p in plan.steps:
+        rows.append((str(p.step.number), f"{p.start:.3f}s", format_seconds(p.duration),
+                     f"{p.step.kind} {p.detail}", f"({p.step.name})" if p.step.name else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        lines.append(f"{r[0]:>{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+                     f"{r[3]:<{widths[3]}}  {r[4]}".rstrip())
+    total = f"\ntotal {plan.total:.3f}s, plus API latency"
+    if plan.confirm_slack:
+        total += f", plus up to {format_seconds(plan.confirm_slack)} waiting for the call to be live"
+    lines.append(total)
+    return "\n".join(lines)

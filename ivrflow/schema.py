@@ -1,0 +1,258 @@
+"""The flow JSON Schema: where it lives, and its verdicts as located, readable problems.
+
+`schemas/flow.schema.json` is the single source of truth for the format. jsonschema's own
+messages are written for schema authors ("... is not valid under any of the given
+schemas"); this module turns each error into one sentence for a recipe author, placed at
+the line and column of the offending value, and, for a `oneOf` between step kinds, reports
+only the branch the author evidently meant.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ivrflow.errors import Problem
+from ivrflow.yamlsource import JsonPath, Source, Trap
+
+ACTIONS = ("wait", "send", "confirm_live")
+
+
+def schema_text(name: str = "flow.schema.json") -> str:
+    """The text of a bundled schema: from the installed package, else from the repository."""
+    packaged = resources.files("ivrflow").joinpath("schemas", name)
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "schemas" / name).read_text(encoding="utf-8")
+
+
+@cache
+def validator(name: str = "flow.schema.json") -> Draft202012Validator:
+    schema = json.loads(schema_text(name))
+    return Draft202012Validator(schema)
+
+
+def check(source: Source) -> list[Problem]:
+    """Every schema problem of a loaded document, plus the YAML 1.1 traps it contains."""
+    problems: list[Problem] = []
+    flagged: set[JsonPath] = set()
+    for error in validator().iter_errors(source.data):
+        for path, message, at_key in _explain(error, source):
+            problems.append(source.problem(path, message, key=at_key))
+            flagged.add(path)
+    for path, trap in source.traps.items():
+        if path not in flagged:
+            problems.append(source.problem(path, _trap_message(path, trap)))
+    return problems
+
+
+def label(path: JsonPath) -> str:
+    """`('steps', 2, 'retry', 'attempts')` -> 'step 3 retry.attempts'."""
+    if not path:
+        return "the flow"
+    if path[0] == "steps" and len(path) > 1:
+        head = f"step {int(path[1]) + 1}"
+        rest = ".".join(str(p) for p in path[2:])
+        return f"{head} {rest}" if rest else head
+    return ".".join(str(p) for p in path)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text (quoted)",
+               "integer": "a whole number", "number": "a number", "boolean": "true or false"}
+
+
+def _expected(types: str | list[str]) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_WORDS.get(t, t) for t in names)
+
+
+def _trap_message(path: JsonPath, trap: Trap) -> str:
+    where = label(path)
+    if path[-1:] == ("send",) or trap.kind in ("octal", "sexagesimal") and path[-1:] == ("default",):
+        return (f"{where}: {trap.text} is not quoted, so YAML reads it as the {trap.kind} "
+                f"number {trap.value}, which would never be sent as written; "
+                f'quote the digits: send: "{trap.text}"')
+    if trap.kind == "boolean":
+        return (f"{where}: {trap.text} is read by YAML 1.1 as the boolean "
+                f"{str(trap.value).lower()}; write true or false, or quote it: \"{trap.text}\"")
+    return (f"{where}: {trap.text} is read by YAML 1.1 as the {trap.kind} number {trap.value}; "
+            f"write the number plainly, or quote it: \"{trap.text}\"")
+
+
+def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath, str, bool]]:
+    """Yield (path, message, point-at-key) for one jsonschema error."""
+    path: JsonPath = tuple(error.absolute_path)
+    where = label(path)
+    kind = error.validator
+    value = error.instance
+    trap = source.traps.get(path)
+    if kind in ("oneOf", "anyOf"):
+        yield from _explain_choice(error, source)
+        return
+    if trap is not None and kind in ("type", "enum", "const", "pattern"):
+        yield path, _trap_message(path, trap), False
+        return
+    hint = error.schema.get("x-hint") if isinstance(error.schema, dict) else None
+    if kind == "type":
+        if path[-1:] == ("send",) and isinstance(value, (int, float)):
+            message = (f"{where}: digits must be quoted text, not {_describe(value)}; "
+                       f'quote them: send: "{value}"')
+        elif path[-1:] == ("send",) and value is None:
+            line = source.where(path)[0]
+            comment = source.text.splitlines()[line - 1].partition("#")[2].strip()
+            message = (f"{where} has no digits (a `#` starts a YAML comment); "
+                       f'quote the digits: send: "#{comment}"')
+        else:
+            message = f"{where} must be {_expected(error.validator_value)}, not {_describe(value)}"
+            if hint:
+                message += f": {hint}"
+        yield path, message, False
+    elif kind == "const" and path == ("version",):
+        yield path, (f"version {value!r} is not supported: this ivrflow reads version 1 "
+                     "(write version: 1)"), False
+    elif kind == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        message = f"{where}: {value!r} is not one of {options}"
+        close = difflib.get_close_matches(str(value), [str(o) for o in error.validator_value], 1)
+        if close:
+            message += f" (did you mean {close[0]}?)"
+        yield path, message, False
+    elif kind == "required":
+        for missing in error.validator_value:
+            if isinstance(value, dict) and missing not in value:
+                yield path, _missing_message(path, missing), bool(path)
+    elif kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in _extra_keys(value, error.schema):
+            yield (*path, key), _unknown_key_message(where, key, allowed), True
+    elif kind == "minItems" and path == ("steps",):
+        yield path, "steps is empty: a flow needs at least one step", False
+    elif kind == "pattern":
+        yield path, _pattern_message(path, value, error.validator_value, hint), False
+    elif kind == "propertyNames":
+        yield (*path, value), f"{where}: invalid name '{value}': {hint or error.message}", True
+    elif kind in ("minimum", "exclusiveMinimum"):
+        yield path, f"{where} must not be negative (got {value})", False
+    elif kind == "maximum":
+        if path and path[-1] == "wait":
+            yield path, (f"{where}: one wait may last at most 1 hour (3600 s), not {value} s; "
+                         "split it into several waits if you really mean it"), False
+        else:
+            yield path, f"{where} must be at most {error.validator_value}, not {value}", False
+    elif kind == "maxLength":
+        yield path, f"{where} is longer than {error.validator_value} characters", False
+    elif kind == "minLength":
+        yield path, f"{where} must not be empty", False
+    else:  # pragma: no cover - a keyword the schema does not use yet
+        yield path, f"{where}: {error.message}", False
+
+
+def _missing_message(path: JsonPath, key: str) -> str:
+    if not path:
+        hints = {"version": "add `version: 1` at the top",
+                 "name": "add a name such as `name: my-flow`",
+                 "steps": "add a list of steps under `steps:`"}
+        return f"missing required key '{key}': {hints.get(key, '')}".rstrip(": ")
+    if path[:1] == ("steps",) and len(path) >= 2 and key == "until":
+        return f"{label(path)} needs `until:` (for example wait: {{until: 12s}})"
+    return f"{label(path)} is missing required key '{key}'"
+
+
+def _extra_keys(value: Any, schema: dict[str, Any]) -> Iterable[str]:
+    if not isinstance(value, dict):
+        return []
+    known = schema.get("properties", {})
+    return [k for k in value if k not in known]
+
+
+def _unknown_key_message(where: str, key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, 1, 0.6)
+    suggestion = f"did you mean '{close[0]}'? " if close else ""
+    return f"{where}: unknown key '{key}'; {suggestion}allowed keys: {', '.join(allowed)}"
+
+
+def _pattern_message(path: JsonPath, value: Any, pattern: str, hint: str | None) -> str:
+    where = label(path)
+    if path[-1:] == ("send",):
+        from ivrflow.digits import explain_bad_digits
+
+        return f"{where}: {explain_bad_digits(str(value))}"
+    if hint:
+        return f"{where}: invalid value {value!r}: {hint}"
+    return f"{where}: {value!r} does not match {pattern}"
+
+
+def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath, str, bool]]:
+    """Report a failed oneOf/anyOf as the one branch the author evidently meant."""
+    path: JsonPath = tuple(error.absolute_path)
+    value = error.instance
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in error.context or []:
+        by_branch.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+
+    if path[:1] == ("steps",) and len(path) == 2:  # a step: choose by its action key
+        if not isinstance(value, dict):
+            yield path, (f"{label(path)} must be a mapping with one of wait, send or "
+                         f"confirm_live, not {_describe(value)}"), False
+            return
+        present = sorted((a for a in ACTIONS if a in value),
+                         key=lambda a: source.where((*path, a), key=True))
+        if len(present) > 1:
+            yield (*path, present[1]), (
+                f"{label(path)} has {len(present)} actions ({', '.join(present)}); a step does "
+                "exactly one thing: split it into separate steps"), True
+            return
+        if not present:
+            unknown = [k for k in value if k not in ("name", "leg", "retry")]
+            if unknown:
+                key = unknown[0]
+                close = difflib.get_close_matches(key, ACTIONS, 1, 0.6)
+                tip = f"did you mean '{close[0]}'? " if close else ""
+                yield (*path, key), (f"{label(path)}: unknown key '{key}'; {tip}"
+                                     "a step needs one of wait, send, confirm_live"), True
+            else:
+                yield path, f"{label(path)} has no action: add one of wait, send, confirm_live", \
+                    False
+            return
+        chosen: int | None = ACTIONS.index(present[0])
+    else:
+        chosen = _closest_branch(by_branch)
+    if chosen is None:
+        what = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+        yield path, f"{label(path)}: {_describe(value)} is not allowed here; {what}", False
+        return
+    for sub in by_branch.get(chosen, []):
+        yield from _explain(sub, source)
+    if chosen not in by_branch:  # matched more than one branch: cannot happen with our schema
+        yield path, f"{label(path)}: ambiguous value", False  # pragma: no cover
+
+
+def _closest_branch(by_branch: dict[int, list[ValidationError]]) -> int | None:
+    """The branch whose type fits the value (a mapping for `{until: ..}`, else the scalar one)."""
+    for index in sorted(by_branch):
+        errors = by_branch[index]
+        if not any(e.validator in ("type", "const") and not e.relative_path for e in errors):
+            return index
+    return None

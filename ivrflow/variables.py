@@ -1,0 +1,145 @@
+"""Variable values: gathered from their sources, checked, and substituted into digits.
+
+Strongest source first: `--var name=value`, `--vars-file FILE`, the declared `env`, the
+`default`. Every problem is reported before anything is sent, and no message ever shows
+the value of a secret variable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivrflow import digits as dtmf
+from ivrflow.errors import FlowInvalid, InvalidInput, Problem
+from ivrflow.model import Flow, Send
+from ivrflow.yamlsource import load, read_text
+
+_DIGIT_VALUE = re.compile(r"[0-9*#wW]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Bindings:
+    """Resolved variable values and which of them are secret."""
+
+    values: Mapping[str, str]
+    secrets: frozenset[str]
+    sources: Mapping[str, str]  # name -> where the value came from, for messages
+
+    def digits(self, step: Send) -> str:
+        """The digits a send step really sends."""
+        return dtmf.REFERENCE.sub(lambda m: self.values[m[1]], step.digits)
+
+    def shown(self, step: Send) -> str:
+        """The digits as people may see them: secrets as ****."""
+        return dtmf.mask(step.digits, set(self.secrets), dict(self.values))
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret value replaced by ****."""
+        for name in self.secrets:
+            value = self.values.get(name)
+            if value:
+                text = text.replace(value, "****")
+        return text
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """`["card=1234", ...]` from `--var` options -> a mapping; malformed ones are refused."""
+    result: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not dtmf.NAME.fullmatch(name):
+            raise InvalidInput(f"--var expects name=value (e.g. --var language=1), "
+                               f"got {name if sep else item!r}")
+        result[name] = value
+    return result
+
+
+def read_vars_file(path: str | Path) -> dict[str, str]:
+    """A YAML mapping of variable names to quoted values, with located errors."""
+    display = str(path)
+    source = load(read_text(Path(path), display), display)
+    if not isinstance(source.data, dict):
+        raise FlowInvalid([source.problem((), "a vars file must be a mapping of name: \"value\"")])
+    problems = list(source.problems)
+    values: dict[str, str] = {}
+    for name, value in source.data.items():
+        trap = source.traps.get((name,))
+        if isinstance(value, str):
+            values[name] = value
+        elif trap is not None or isinstance(value, (int, float)):
+            text = trap.text if trap else value
+            problems.append(source.problem((name,), (
+                f"{name}: values must be quoted text, so YAML cannot change them; "
+                f'write {name}: "{text}"')))
+        else:
+            problems.append(source.problem((name,), f"{name}: the value must be quoted text"))
+    if problems:
+        raise FlowInvalid(problems)
+    return values
+
+
+def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
+            file_values: Mapping[str, str] | None = None, file_name: str = "--vars-file",
+            environ: Mapping[str, str] | None = None) -> Bindings:
+    """Resolve every declared variable; raise `InvalidInput` listing every problem."""
+    cli = cli or {}
+    file_values = file_values or {}
+    environ = os.environ if environ is None else environ
+    lines: list[str] = []
+    declared = list(flow.variables)
+    for origin, given in (("--var", cli), (file_name, file_values)):
+        for name in given:
+            if name not in flow.variables:
+                close = difflib.get_close_matches(name, declared, 1)
+                tip = f" (did you mean '{close[0]}'?)" if close else ""
+                known = ", ".join(declared) or "none"
+                lines.append(f"{origin}: the flow declares no variable '{name}'{tip}; "
+                             f"declared: {known}")
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    used = {name for step in flow.steps if isinstance(step, Send)
+            for name in dtmf.references(step.digits)}
+    for name, var in flow.variables.items():
+        at = Problem(flow.path, var.line, var.column, "")
+        if name in cli:
+            value, origin = cli[name], f"--var {name}"
+        elif name in file_values:
+            value, origin = file_values[name], file_name
+        elif var.env and var.env in environ:
+            value, origin = environ[var.env], f"${var.env}"
+        elif var.default is not None:
+            value, origin = var.default, "its default"
+        else:
+            how = f"pass --var {name}=..., put it in a --vars-file"
+            how += f", or set {var.env}" if var.env else ""
+            lines.append(_at(at, f"variable '{name}' has no value: {how}"))
+            continue
+        shown = "its value" if var.secret else f"value {value!r}"
+        if var.pattern is not None and not re.fullmatch(var.pattern, value):
+            lines.append(_at(at, f"variable '{name}': {shown} (from {origin}) does not match "
+                                 f"its pattern {var.pattern}"))
+            continue
+        if name in used and not _DIGIT_VALUE.fullmatch(value):
+            lines.append(_at(at, f"variable '{name}': {shown} (from {origin}) is sent as "
+                                 "digits but holds characters other than 0-9 * # w W"))
+            continue
+        values[name] = value
+        sources[name] = origin
+    if not lines:
+        bindings = Bindings(values, flow.secrets, sources)
+        for step in flow.steps:
+            if isinstance(step, Send) and not bindings.digits(step):
+                lines.append(f"{flow.path}:{step.line}:{step.column}: step {step.number}: the "
+                             "digits are empty once variables are filled in")
+        if not lines:
+            return bindings
+    raise InvalidInput("\n".join(lines))
+
+
+def _at(where: Problem, message: str) -> str:
+    return str(Problem(where.path, where.line, where.column, message))

@@ -1,0 +1,278 @@
+"""Read a YAML file into plain values, remembering where each value came from.
+
+PyYAML's constructors lose positions, keep the last of duplicate keys and expand aliases
+without limit. This module composes the node graph (cheap: an alias is a reference to an
+already-built node) and builds values itself, so that it can:
+
+- record the 1-based line and column of every value and every mapping key (`Source`);
+- refuse duplicate keys, merge keys, deep nesting and alias bombs;
+- note the YAML 1.1 scalars that silently change meaning (octal `0123`, sexagesimal
+  `12:30`, `yes`/`no` booleans) as `Trap`s, for the caller to report in context.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:  # libyaml's composer is several times faster and gives the same marks
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+from ivrflow.errors import FlowInvalid, Problem
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 100_000  # values built, counting each alias expansion; a 1 MiB recipe needs far fewer
+MAX_DEPTH = 64
+
+JsonPath = tuple[str | int, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_PLAIN_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+_CORE_BOOL = {"true", "false", "True", "False", "TRUE", "FALSE"}
+
+
+@dataclass(frozen=True, slots=True)
+class Trap:
+    """A plain scalar that YAML 1.1 reads as something other than what it looks like."""
+
+    text: str  # as written in the file
+    value: Any  # what PyYAML (YAML 1.1) makes of it
+    kind: str  # "octal", "sexagesimal", "number", "boolean", ...
+
+
+@dataclass(slots=True)
+class Source:
+    """A loaded document plus where each of its parts stands in the file."""
+
+    path: str
+    data: Any
+    values: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    traps: dict[JsonPath, Trap] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)  # found while building: duplicates...
+    text: str = ""
+
+    def where(self, path: JsonPath, *, key: bool = False) -> tuple[int, int]:
+        """Line and column of the value at `path` (or of its key), else of its nearest parent."""
+        table = self.keys if key else self.values
+        while path:
+            if path in table:
+                return table[path]
+            if key and path in self.values:
+                return self.values[path]
+            path = path[:-1]
+            table = self.values
+        return self.values.get((), (1, 1))
+
+    def problem(self, path: JsonPath, message: str, *, key: bool = False) -> Problem:
+        line, column = self.where(path, key=key)
+        return Problem(self.path, line, column, message)
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a recipe file, refusing anything too big or not UTF-8."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise FlowInvalid([Problem(display, 1, 1, (
+                f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} (1 MiB): "
+                "a recipe this large is almost certainly not a recipe"))])
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FlowInvalid([Problem(display, 1, 1, "no such file")]) from None
+    except IsADirectoryError:
+        raise FlowInvalid([Problem(display, 1, 1, "is a directory, not a YAML file")]) from None
+    except OSError as exc:
+        raise FlowInvalid([Problem(display, 1, 1, f"cannot read: {exc.strerror}")]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return _fail(display, line, 1, "not UTF-8 text: save the file as UTF-8")
+
+
+def _fail(display: str, line: int, column: int, message: str) -> Any:
+    raise FlowInvalid([Problem(display, line, column, message)])
+
+
+def load(text: str, display: str) -> Source:
+    """Parse one YAML document into a `Source`.
+
+    Malformed or hostile YAML raises `FlowInvalid`; lesser problems (duplicate keys, merge
+    keys) are kept in `Source.problems` so they are reported with the rest of the file's.
+    """
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        _fail(display, 1, 1, f"file is larger than {MAX_FILE_BYTES:,} bytes (1 MiB)")
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        raise FlowInvalid([_syntax_problem(exc, text, display)]) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML parse error is marked
+        _fail(display, 1, 1, f"not valid YAML: {exc}")
+    source = Source(display, None, text=text)
+    if root is None:
+        _fail(display, 1, 1, "the file is empty: a flow is a mapping with version, name and steps")
+    builder = _Builder(source)
+    source.data = builder.build(root, (), 0)
+    source.problems = builder.problems
+    return source
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    what = exc.problem or "invalid YAML"
+    context = exc.context or ""
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    if "\t" in here[: column + 1]:
+        return Problem(display, line, column, "invalid YAML: a tab in the indentation; "
+                       "indent with spaces")
+    if any(w in what + context for w in ("alias", "anchor")) and re.search(r"[*&]", here):
+        hint = ("`*` and `&` start YAML aliases and anchors: quote digits that begin "
+                'with them, e.g. send: "*123#"')
+        return Problem(display, line, column, f"invalid YAML ({what}); {hint}")
+    if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+        start = exc.context_mark
+        what += f" {exc.context} that starts at line {start.line + 1}, column {start.column + 1}"
+    return Problem(display, line, column, f"invalid YAML: {what}")
+
+
+class _Builder:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.active: set[int] = set()
+
+    def problem(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.source.path, *_pos(node), message))
+
+    def build(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise FlowInvalid([Problem(self.source.path, *_pos(node), (
+                f"the document expands to more than {MAX_NODES:,} values (an alias bomb?); "
+                "refused"))])
+        if depth > MAX_DEPTH:
+            raise FlowInvalid([Problem(self.source.path, *_pos(node),
+                                       f"nested deeper than {MAX_DEPTH} levels; refused")])
+        self.source.values.setdefault(path, _pos(node))
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        if id(node) in self.active:
+            self.problem(node, "an alias refers to a node that contains it (a cycle); refused")
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i), depth + 1)
+                        for i, item in enumerate(node.value)]
+            return self.mapping(node, path, depth)
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: yaml.Node, path: JsonPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                self.problem(key_node, "merge keys (<<) are not supported: write the keys out")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, "a mapping key must be plain text")
+                continue
+            key = key_node.value
+            if key in first_seen:
+                self.problem(key_node, (
+                    f"duplicate key '{key}' (first at line {first_seen[key]}): YAML would "
+                    "silently keep only the last one; remove one of them"))
+                continue
+            first_seen[key] = key_node.start_mark.line + 1
+            self.source.keys[(*path, key)] = _pos(key_node)
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+    def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
+        text = node.value
+        if node.style or node.tag == _STR:  # quoted, block, or resolved as text
+            return text
+        traps = self.source.traps
+        if node.tag == _NULL:
+            return None
+        if node.tag == _BOOL:
+            value = text.lower() in ("yes", "y", "true", "on")
+            if text not in _CORE_BOOL:
+                traps[path] = Trap(text, value, "boolean")
+            return value
+        if node.tag == _INT:
+            value = _yaml11_int(text)
+            if not _PLAIN_DECIMAL.fullmatch(text):
+                kind = "sexagesimal" if ":" in text else "octal" if text.lstrip("+-")[:1] == "0" \
+                    and text.lstrip("+-")[1:2].isdigit() else "number"
+                traps[path] = Trap(text, value, kind)
+            return value
+        if node.tag == _FLOAT:
+            value = _yaml11_float(text)
+            if not _PLAIN_FLOAT.fullmatch(text):
+                traps[path] = Trap(text, value, "sexagesimal" if ":" in text else "number")
+            return value
+        # timestamps and any other implicit type: keep the text, the schema will judge it
+        return text
+
+
+def _yaml11_int(text: str) -> int:
+    """The integer PyYAML's YAML 1.1 resolver makes of `text`."""
+    digits = text.replace("_", "")
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("+-")
+    if digits == "0":
+        return 0
+    if digits.startswith("0b"):
+        return sign * int(digits[2:], 2)
+    if digits.startswith("0x"):
+        return sign * int(digits[2:], 16)
+    if digits.startswith("0"):
+        return sign * int(digits, 8)
+    if ":" in digits:
+        value = 0
+        for part in digits.split(":"):
+            value = value * 60 + int(part)
+        return sign * value
+    return sign * int(digits)
+
+
+def _yaml11_float(text: str) -> float:
+    digits = text.replace("_", "").lower()
+    sign = -1.0 if digits.startswith("-") else 1.0
+    digits = digits.lstrip("+-")
+    if digits == ".inf":
+        return sign * float("inf")
+    if digits == ".nan":
+        return float("nan")
+    if ":" in digits:
+        value = 0.0
+        for part in digits.split(":"):
+            value = value * 60 + float(part)
+        return sign * value
+    return sign * float(digits)
