@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -49,8 +50,12 @@ def run_guarded(command: Command, args: argparse.Namespace) -> int:
         return int(ExitCode.STEP_FAILED)
 
 
+_LOCATED = re.compile(r"\S+:\d+:\d+: ")
+
+
 def _prefixed(message: str) -> str:
-    return "\n".join(line if ":" in line.split(" ", 1)[0] else f"ivrflow: {line}"
+    """Located lines stay as FILE:LINE:COL: ...; the others say who is speaking."""
+    return "\n".join(line if _LOCATED.match(line) else f"ivrflow: {line}"
                      for line in message.splitlines())
 
 
