@@ -59,7 +59,7 @@ def _recipe_problems(source: Source) -> list[Problem]:
     """What JSON Schema cannot say: references, regexes, limits in units, the deadline."""
     data: dict[str, Any] = source.data
     problems: list[Problem] = []
-    declared = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+    declared: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
     for name, spec in declared.items():
         pattern = spec.get("pattern") if isinstance(spec, dict) else None
         if not isinstance(pattern, str):
@@ -80,7 +80,7 @@ def _recipe_problems(source: Source) -> list[Problem]:
     timeout = _seconds(data.get("timeout", 1800))
     if timeout == 0:
         problems.append(source.problem(("timeout",), "timeout must be more than 0"))
-    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    steps: list[Any] = data["steps"] if isinstance(data.get("steps"), list) else []
     for index, step in enumerate(steps):
         where = ("steps", index)
         label = schema.label(where)

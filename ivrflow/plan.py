@@ -86,6 +86,7 @@ def render(plan: Plan) -> str:
                      f"{r[3]:<{widths[3]}}  {r[4]}".rstrip())
     total = f"\ntotal {plan.total:.3f}s, plus API latency"
     if plan.confirm_slack:
-        total += f", plus up to {format_seconds(plan.confirm_slack)} waiting for the call to be live"
+        total += (f", plus up to {format_seconds(plan.confirm_slack)} "
+                  "waiting for the call to be live")
     lines.append(total)
     return "\n".join(lines)

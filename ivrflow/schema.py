@@ -90,7 +90,7 @@ def _expected(types: str | list[str]) -> str:
 
 def _trap_message(path: JsonPath, trap: Trap) -> str:
     where = label(path)
-    if path[-1:] == ("send",) or trap.kind in ("octal", "sexagesimal") and path[-1:] == ("default",):
+    if path[-1:] == ("send",):
         return (f"{where}: {trap.text} is not quoted, so YAML reads it as the {trap.kind} "
                 f"number {trap.value}, which would never be sent as written; "
                 f'quote the digits: send: "{trap.text}"')
@@ -106,7 +106,9 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
     path: JsonPath = tuple(error.absolute_path)
     where = label(path)
     kind = error.validator
-    value = error.instance
+    value: Any = error.instance
+    rule: Any = error.validator_value
+    subschema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     trap = source.traps.get(path)
     if kind in ("oneOf", "anyOf"):
         yield from _explain_choice(error, source)
@@ -114,7 +116,7 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
     if trap is not None and kind in ("type", "enum", "const", "pattern"):
         yield path, _trap_message(path, trap), False
         return
-    hint = error.schema.get("x-hint") if isinstance(error.schema, dict) else None
+    hint = subschema.get("x-hint")
     if kind == "type":
         if path[-1:] == ("send",) and isinstance(value, (int, float)):
             message = (f"{where}: digits must be quoted text, not {_describe(value)}; "
@@ -125,7 +127,7 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
             message = (f"{where} has no digits (a `#` starts a YAML comment); "
                        f'quote the digits: send: "#{comment}"')
         else:
-            message = f"{where} must be {_expected(error.validator_value)}, not {_describe(value)}"
+            message = f"{where} must be {_expected(rule)}, not {_describe(value)}"
             if hint:
                 message += f": {hint}"
         yield path, message, False
@@ -133,24 +135,24 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
         yield path, (f"version {value!r} is not supported: this ivrflow reads version 1 "
                      "(write version: 1)"), False
     elif kind == "enum":
-        options = ", ".join(str(o) for o in error.validator_value)
+        options = ", ".join(str(o) for o in rule)
         message = f"{where}: {value!r} is not one of {options}"
-        close = difflib.get_close_matches(str(value), [str(o) for o in error.validator_value], 1)
+        close = difflib.get_close_matches(str(value), [str(o) for o in rule], 1)
         if close:
             message += f" (did you mean {close[0]}?)"
         yield path, message, False
     elif kind == "required":
-        for missing in error.validator_value:
+        for missing in rule:
             if isinstance(value, dict) and missing not in value:
                 yield path, _missing_message(path, missing), bool(path)
     elif kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        for key in _extra_keys(value, error.schema):
+        allowed = sorted(subschema.get("properties", {}))
+        for key in _extra_keys(value, subschema):
             yield (*path, key), _unknown_key_message(where, key, allowed), True
     elif kind == "minItems" and path == ("steps",):
         yield path, "steps is empty: a flow needs at least one step", False
     elif kind == "pattern":
-        yield path, _pattern_message(path, value, error.validator_value, hint), False
+        yield path, _pattern_message(path, value, rule, hint), False
     elif kind == "propertyNames":
         yield (*path, value), f"{where}: invalid name '{value}': {hint or error.message}", True
     elif kind in ("minimum", "exclusiveMinimum"):
@@ -160,9 +162,9 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
             yield path, (f"{where}: one wait may last at most 1 hour (3600 s), not {value} s; "
                          "split it into several waits if you really mean it"), False
         else:
-            yield path, f"{where} must be at most {error.validator_value}, not {value}", False
+            yield path, f"{where} must be at most {rule}, not {value}", False
     elif kind == "maxLength":
-        yield path, f"{where} is longer than {error.validator_value} characters", False
+        yield path, f"{where} is longer than {rule} characters", False
     elif kind == "minLength":
         yield path, f"{where} must not be empty", False
     else:  # pragma: no cover - a keyword the schema does not use yet

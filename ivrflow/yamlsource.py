@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -104,10 +104,10 @@ def read_text(path: Path, display: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return _fail(display, line, 1, "not UTF-8 text: save the file as UTF-8")
+        _fail(display, line, 1, "not UTF-8 text: save the file as UTF-8")
 
 
-def _fail(display: str, line: int, column: int, message: str) -> Any:
+def _fail(display: str, line: int, column: int, message: str) -> NoReturn:
     raise FlowInvalid([Problem(display, line, column, message)])
 
 
@@ -129,9 +129,9 @@ def load(text: str, display: str) -> Source:
         raise FlowInvalid([_syntax_problem(exc, text, display)]) from None
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML parse error is marked
         _fail(display, 1, 1, f"not valid YAML: {exc}")
-    source = Source(display, None, text=text)
     if root is None:
         _fail(display, 1, 1, "the file is empty: a flow is a mapping with version, name and steps")
+    source = Source(display, None, text=text)
     builder = _Builder(source)
     source.data = builder.build(root, (), 0)
     source.problems = builder.problems
@@ -221,22 +221,23 @@ class _Builder:
         if node.tag == _NULL:
             return None
         if node.tag == _BOOL:
-            value = text.lower() in ("yes", "y", "true", "on")
+            flag = text.lower() in ("yes", "y", "true", "on")
             if text not in _CORE_BOOL:
-                traps[path] = Trap(text, value, "boolean")
-            return value
+                traps[path] = Trap(text, flag, "boolean")
+            return flag
         if node.tag == _INT:
-            value = _yaml11_int(text)
+            whole = _yaml11_int(text)
             if not _PLAIN_DECIMAL.fullmatch(text):
-                kind = "sexagesimal" if ":" in text else "octal" if text.lstrip("+-")[:1] == "0" \
-                    and text.lstrip("+-")[1:2].isdigit() else "number"
-                traps[path] = Trap(text, value, kind)
-            return value
+                unsigned = text.lstrip("+-")
+                octal = unsigned[:1] == "0" and unsigned[1:2].isdigit()
+                kind = "sexagesimal" if ":" in text else "octal" if octal else "number"
+                traps[path] = Trap(text, whole, kind)
+            return whole
         if node.tag == _FLOAT:
-            value = _yaml11_float(text)
+            real = _yaml11_float(text)
             if not _PLAIN_FLOAT.fullmatch(text):
-                traps[path] = Trap(text, value, "sexagesimal" if ":" in text else "number")
-            return value
+                traps[path] = Trap(text, real, "sexagesimal" if ":" in text else "number")
+            return real
         # timestamps and any other implicit type: keep the text, the schema will judge it
         return text
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from ivrflow.cli import main, run_guarded
 from ivrflow.errors import ExitCode
 
