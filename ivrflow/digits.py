@@ -27,8 +27,10 @@ def explain_bad_digits(template: str) -> str:
             return (f"'${{{match[1]}}}' is not a valid variable reference; names are letters, "
                     "digits and underscores")
     literal = REFERENCE.sub("", template)
-    if "${" in literal or "$" in literal:
+    if "${" in literal:
         return "a `${` is not closed; write variable references as ${name}"
+    if "$" in literal:
+        return "a `$` must start a variable reference such as ${name}"
     for char in literal:
         if char not in DTMF and char not in PAUSES:
             shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"

@@ -7,7 +7,9 @@ line and column, so an author fixes them in one pass.
 from __future__ import annotations
 
 import difflib
+import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,12 @@ from ivrflow import schema
 from ivrflow.durations import format_seconds, seconds
 from ivrflow.errors import FlowInvalid, Problem
 from ivrflow.model import ConfirmLive, Flow, RetryPolicy, Send, Step, Variable, Wait
-from ivrflow.yamlsource import Source, load, read_text
+from ivrflow.timing import earliest_start, wait_end
+from ivrflow.yamlsource import JsonPath, Source, load, read_text
 
 MAX_WAIT = 3600.0
+MAX_DURATION = 86400.0
+MAX_TONE = 5.0
 MIN_INTERVAL = 0.1
 
 
@@ -38,11 +43,18 @@ def parse_flow(text: str, display: str = "<flow>") -> Flow:
     problems = source.problems + schema.check(source)
     flagged = {(p.line, p.column) for p in problems}
     # Recipe-level checks look only at parts of the right shape, so a file with schema
-    # problems still gets every other problem reported in the same pass.
-    problems += [p for p in _recipe_problems(source) if (p.line, p.column) not in flagged]
+    # problems still gets its other problems reported in the same pass. A value the schema
+    # already refused is not judged again, except for what only these checks can see.
+    for path, problem, always in _recipe_problems(source):
+        if always or (problem.line, problem.column) not in flagged:
+            problems.append(problem)
     if problems:
         raise FlowInvalid(problems)
-    return _build(source)
+    flow = _build(source)
+    problems = list(_timeline_problems(flow))
+    if problems:
+        raise FlowInvalid(problems)
+    return flow
 
 
 def _seconds(value: Any) -> float | None:
@@ -50,15 +62,52 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
-        return seconds(value)
-    except ValueError:
+        result = seconds(value)
+    except (ValueError, OverflowError):
         return None
+    return result if math.isfinite(result) else None
 
 
-def _recipe_problems(source: Source) -> list[Problem]:
-    """What JSON Schema cannot say: references, regexes, limits in units, the deadline."""
+def _durations(data: dict[str, Any]) -> Iterator[tuple[JsonPath, Any]]:
+    """Every place a duration may stand, with its value."""
+    for key in ("tone", "gap", "timeout"):
+        if key in data:
+            yield (key,), data[key]
+    retries: list[tuple[JsonPath, Any]] = [(("retry",), data.get("retry"))]
+    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        here: JsonPath = ("steps", index)
+        retries.append(((*here, "retry"), step.get("retry")))
+        wait, live = step.get("wait"), step.get("confirm_live")
+        if isinstance(wait, dict) and "until" in wait:
+            yield (*here, "wait", "until"), wait["until"]
+        elif "wait" in step and not isinstance(wait, dict):
+            yield (*here, "wait"), wait
+        if isinstance(live, dict):
+            for key in ("timeout", "interval"):
+                if key in live:
+                    yield (*here, "confirm_live", key), live[key]
+    for path, retry in retries:
+        if isinstance(retry, dict):
+            for key in ("backoff", "max_backoff"):
+                if key in retry:
+                    yield (*path, key), retry[key]
+
+
+def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]:
+    """What JSON Schema cannot say: references, regexes, limits in units, the deadline.
+
+    Yields (path, problem, always): `always` problems are reported even where the schema
+    already found something, because the schema cannot see them.
+    """
     data: dict[str, Any] = source.data
-    problems: list[Problem] = []
+
+    def problem(path: JsonPath, message: str, always: bool = False
+                ) -> tuple[JsonPath, Problem, bool]:
+        return path, source.problem(path, f"{schema.label(path)}: {message}"), always
+
     declared: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
     for name, spec in declared.items():
         pattern = spec.get("pattern") if isinstance(spec, dict) else None
@@ -67,61 +116,88 @@ def _recipe_problems(source: Source) -> list[Problem]:
         try:
             compiled = re.compile(pattern)
         except re.error as exc:
-            problems.append(source.problem(("vars", name, "pattern"),
-                                           f"vars.{name}.pattern is not a valid regular "
-                                           f"expression: {exc.msg}"))
+            yield problem(("vars", name, "pattern"), f"not a valid regular expression: {exc.msg}")
             continue
         default = spec.get("default")
         if isinstance(default, str) and not compiled.fullmatch(default):
-            shown = "its default" if spec.get("secret") else f"its default {default!r}"
-            problems.append(source.problem(("vars", name, "default"),
-                                           f"vars.{name}: {shown} does not match its pattern "
-                                           f"{pattern}"))
+            shown = "the secret default" if spec.get("secret") else f"'{default}'"
+            yield problem(("vars", name, "default"), f"{shown} does not match the pattern "
+                                                     f"{pattern}")
+
+    for path, value in _durations(data):
+        amount = _seconds(value)
+        if amount is None:
+            continue
+        if amount > MAX_DURATION:
+            shown = value if len(str(value)) <= 16 else f"{str(value)[:12]}..."
+            yield problem(path, f"{shown} is longer than 24 hours")
+        elif path[-1] == "wait" and isinstance(value, str) and amount > MAX_WAIT:
+            yield problem(path, f"one wait may last at most 1 hour, not {value}; split it "
+                                "into several waits if you really mean it")
+        elif path == ("tone",) and amount > MAX_TONE:
+            yield problem(path, f"{value} means {format_seconds(amount)} per digit; did you "
+                                f"mean {value}ms?" if not isinstance(value, str) else
+                                f"{value} per digit is longer than any keypad tone "
+                                f"(at most {MAX_TONE:g}s)")
+        elif path[-1] == "interval" and amount < MIN_INTERVAL:
+            yield problem(path, f"{value} would poll the API too fast; use at least 100ms")
+        elif path == ("timeout",) and amount == 0:
+            yield problem(path, "must be more than 0")
+
     timeout = _seconds(data.get("timeout", 1800))
-    if timeout == 0:
-        problems.append(source.problem(("timeout",), "timeout must be more than 0"))
     steps: list[Any] = data["steps"] if isinstance(data.get("steps"), list) else []
     for index, step in enumerate(steps):
-        where = ("steps", index)
-        label = schema.label(where)
         if not isinstance(step, dict):
             continue
+        here: JsonPath = ("steps", index)
         if isinstance(step.get("send"), str):
             for name in dtmf.references(step["send"]):
-                if name not in declared:
+                if dtmf.NAME.fullmatch(name) and name not in declared:
                     close = difflib.get_close_matches(name, list(declared), 1)
-                    tip = f"did you mean '{close[0]}'? " if close else ""
-                    problems.append(source.problem((*where, "send"), (
-                        f"{label}: ${{{name}}} is not a declared variable; {tip}"
-                        f"declare it under vars: ({name}: {{}})")))
-        elif "wait" in step:
-            wait = step["wait"]
-            if isinstance(wait, dict):
-                until = _seconds(wait.get("until"))
-                if until is not None and timeout is not None and until > timeout:
-                    problems.append(source.problem((*where, "wait", "until"), (
-                        f"{label}: waits until {format_seconds(until)}, after the flow's "
-                        f"timeout of {format_seconds(timeout)}; raise timeout or shorten the wait"
-                    )))
-            elif isinstance(wait, str) and (_seconds(wait) or 0) > MAX_WAIT:
-                problems.append(source.problem((*where, "wait"), (
-                    f"{label}: one wait may last at most 1 hour, not {wait}; "
-                    "split it into several waits if you really mean it")))
-        elif isinstance(step.get("confirm_live"), dict):
-            interval = step["confirm_live"].get("interval")
-            every = _seconds(interval)
-            if every is not None and every < MIN_INTERVAL:
-                problems.append(source.problem((*where, "confirm_live", "interval"), (
-                    f"{label}: interval {interval} would poll the API too fast; "
-                    "use at least 100ms")))
-    return problems
+                    tip = f"did you mean ${{{close[0]}}}? Otherwise d" if close else "D"
+                    yield problem((*here, "send"), (
+                        f"${{{name}}} is not a declared variable; {tip}eclare it under vars: "
+                        f"({name}: {{}})"), always=True)
+        wait = step.get("wait")
+        if isinstance(wait, dict):
+            until = _seconds(wait.get("until"))
+            if until is not None and timeout is not None and timeout < until <= MAX_DURATION:
+                yield problem((*here, "wait", "until"), (
+                    f"waits until {format_seconds(until)}, after the flow's timeout of "
+                    f"{format_seconds(timeout)}; raise timeout or shorten the wait"))
+        retry = step.get("retry")
+        if "confirm_live" in step and isinstance(retry, dict) and "unknown" in retry:
+            yield problem((*here, "retry", "unknown"),
+                          "applies to send steps only: a live-call check has no side effect "
+                          "and is always retried")
+
+
+def _timeline_problems(flow: Flow) -> Iterator[Problem]:
+    """A step that cannot start before the flow's timeout, even with instant answers."""
+    previous_end, last_action_end = 0.0, None
+    for step in flow.steps:
+        start = earliest_start(flow, step, previous_end, last_action_end)
+        if isinstance(step, Wait):
+            end = wait_end(step, start)
+        elif isinstance(step, Send):  # at least the literal digits play; variables add more
+            end = start + dtmf.playback(dtmf.REFERENCE.sub("", step.digits), flow.tone)
+            last_action_end = end
+        else:
+            end = last_action_end = start
+        if end > flow.timeout:
+            yield Problem(flow.path, step.line, step.column, (
+                f"step {step.number}: the flow reaches {format_seconds(end)} here at the "
+                f"earliest, past its timeout of {format_seconds(flow.timeout)}; raise "
+                "timeout or shorten the waits"))
+            return
+        previous_end = end
 
 
 def _retry(spec: dict[str, Any] | None, base: RetryPolicy) -> RetryPolicy:
     if not spec:
         return base
     return RetryPolicy(
-        attempts=spec.get("attempts", base.attempts),
+        attempts=int(spec.get("attempts", base.attempts)),
         backoff=seconds(spec["backoff"]) if "backoff" in spec else base.backoff,
         max_backoff=seconds(spec["max_backoff"]) if "max_backoff" in spec else base.max_backoff,
         unknown=spec.get("unknown", base.unknown),

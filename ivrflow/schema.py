@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -46,11 +46,13 @@ def check(source: Source) -> list[Problem]:
     flagged: set[JsonPath] = set()
     for error in validator().iter_errors(source.data):
         for path, message, at_key in _explain(error, source):
+            if any(path[:n] in source.broken for n in range(len(path) + 1)):
+                continue  # the reader has already said why this value is unusable
             problems.append(source.problem(path, message, key=at_key))
             flagged.add(path)
     for path, trap in source.traps.items():
         if path not in flagged:
-            problems.append(source.problem(path, _trap_message(path, trap)))
+            problems.append(source.problem(path, _trap_message(path, trap, None)))
     return problems
 
 
@@ -81,6 +83,8 @@ def _describe(value: Any) -> str:
 
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text (quoted)",
                "integer": "a whole number", "number": "a number", "boolean": "true or false"}
+_TRAP_READING = {"octal": "the octal number {value}", "sexagesimal": "{value} (base 60)",
+                 "number": "the number {value}", "boolean": "the boolean {value}"}
 
 
 def _expected(types: str | list[str]) -> str:
@@ -88,17 +92,42 @@ def _expected(types: str | list[str]) -> str:
     return " or ".join(_TYPE_WORDS.get(t, t) for t in names)
 
 
-def _trap_message(path: JsonPath, trap: Trap) -> str:
+def _is_duration(path: JsonPath) -> bool:
+    return bool(path) and path[-1] in ("wait", "until", "tone", "gap", "timeout", "backoff",
+                                       "max_backoff", "interval")
+
+
+def _trap_message(path: JsonPath, trap: Trap, wanted: str | None) -> str:
+    """What a YAML 1.1 trap did, and the fix that suits the key (`wanted`: what it needs)."""
     where = label(path)
+    shown = str(trap.value).lower() if isinstance(trap.value, bool) else trap.value
+    reading = _TRAP_READING[trap.kind].format(value=shown)
+    said = f"{where}: {trap.text} is read by YAML 1.1 as {reading}"
     if path[-1:] == ("send",):
-        return (f"{where}: {trap.text} is not quoted, so YAML reads it as the {trap.kind} "
-                f"number {trap.value}, which would never be sent as written; "
-                f'quote the digits: send: "{trap.text}"')
+        return (f"{where}: {trap.text} is not quoted, so YAML reads it as {reading}, which "
+                f'would never be sent as written; quote the digits: send: "{trap.text}"')
+    if wanted == "string":
+        return f'{said}; quote it: "{trap.text}"'
+    if wanted is not None:  # an enum or constant: name the choices
+        return f"{said}; use {wanted}"
     if trap.kind == "boolean":
-        return (f"{where}: {trap.text} is read by YAML 1.1 as the boolean "
-                f"{str(trap.value).lower()}; write true or false, or quote it: \"{trap.text}\"")
-    return (f"{where}: {trap.text} is read by YAML 1.1 as the {trap.kind} number {trap.value}; "
-            f"write the number plainly, or quote it: \"{trap.text}\"")
+        return f"{said}; write {shown} instead of {trap.text}"
+    if trap.kind == "sexagesimal" and _is_duration(path):
+        return f"{said}; write a duration with a unit, e.g. {trap.value}s"
+    if trap.kind == "octal":
+        return f"{said}; write it without the leading zero"
+    return f"{said}; write the number plainly, e.g. {trap.value}"
+
+
+def _wanted(kind: str, rule: Any) -> str | None:
+    """What a failed type/enum/const rule needed, in words for a trap message."""
+    if kind == "type":
+        return "string" if "string" in ([rule] if isinstance(rule, str) else rule) else None
+    if kind == "enum":
+        return "one of " + ", ".join(str(o) for o in rule)
+    if kind == "const":
+        return str(rule)
+    return None
 
 
 def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath, str, bool]]:
@@ -109,42 +138,47 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
     value: Any = error.instance
     rule: Any = error.validator_value
     subschema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    hint = subschema.get("x-hint")
     trap = source.traps.get(path)
+    written = source.plain.get(path)
     if kind in ("oneOf", "anyOf"):
         yield from _explain_choice(error, source)
         return
-    if trap is not None and kind in ("type", "enum", "const", "pattern"):
-        yield path, _trap_message(path, trap), False
+    if "propertyNames" in error.relative_schema_path:
+        yield (*path, value), f"{where}: invalid name '{value}': {hint or error.message}", True
         return
-    hint = subschema.get("x-hint")
+    if trap is not None and kind in ("type", "enum", "const", "pattern"):
+        yield path, _trap_message(path, trap, _wanted(str(kind), rule)), False
+        return
     if kind == "type":
-        if path[-1:] == ("send",) and isinstance(value, (int, float)):
-            message = (f"{where}: digits must be quoted text, not {_describe(value)}; "
-                       f'quote them: send: "{value}"')
-        elif path[-1:] == ("send",) and value is None:
-            line = source.where(path)[0]
-            comment = source.text.splitlines()[line - 1].partition("#")[2].strip()
-            message = (f"{where} has no digits (a `#` starts a YAML comment); "
-                       f'quote the digits: send: "#{comment}"')
-        else:
-            message = f"{where} must be {_expected(rule)}, not {_describe(value)}"
-            if hint:
-                message += f": {hint}"
-        yield path, message, False
+        yield path, _type_message(path, value, rule, hint, written, source), False
     elif kind == "const" and path == ("version",):
-        yield path, (f"version {value!r} is not supported: this ivrflow reads version 1 "
-                     "(write version: 1)"), False
+        if isinstance(value, str):
+            yield path, (f"version must be the number 1, not the text '{value}': write "
+                         "version: 1 without quotes"), False
+        elif value is None:
+            yield path, "version is empty: write version: 1", False
+        else:
+            yield path, (f"version {written or value} is not supported: this ivrflow reads "
+                         "version 1 (write version: 1)"), False
     elif kind == "enum":
         options = ", ".join(str(o) for o in rule)
-        message = f"{where}: {value!r} is not one of {options}"
+        if isinstance(value, (dict, list)) or value is None:
+            yield path, f"{where} must be one of {options}, not {_describe(value)}", False
+            return
+        message = f"{where}: '{written or value}' is not one of {options}"
         close = difflib.get_close_matches(str(value), [str(o) for o in rule], 1)
         if close:
             message += f" (did you mean {close[0]}?)"
         yield path, message, False
     elif kind == "required":
+        typos = _extra_keys(value, subschema)
         for missing in rule:
-            if isinstance(value, dict) and missing not in value:
-                yield path, _missing_message(path, missing), bool(path)
+            if not isinstance(value, dict) or missing in value:
+                continue
+            if difflib.get_close_matches(missing, typos, 1, 0.6):
+                continue  # the unknown-key message already suggests it
+            yield path, _missing_message(path, missing), bool(path)
     elif kind == "additionalProperties":
         allowed = sorted(subschema.get("properties", {}))
         for key in _extra_keys(value, subschema):
@@ -153,22 +187,44 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
         yield path, "steps is empty: a flow needs at least one step", False
     elif kind == "pattern":
         yield path, _pattern_message(path, value, rule, hint), False
-    elif kind == "propertyNames":
-        yield (*path, value), f"{where}: invalid name '{value}': {hint or error.message}", True
     elif kind in ("minimum", "exclusiveMinimum"):
-        yield path, f"{where} must not be negative (got {value})", False
+        if rule == 0:
+            yield path, f"{where} must not be negative (got {written or value})", False
+        else:
+            extra = "; 1 means no retry" if path[-1:] == ("attempts",) else ""
+            yield path, f"{where} must be at least {rule} (got {written or value}){extra}", False
     elif kind == "maximum":
         if path and path[-1] == "wait":
             yield path, (f"{where}: one wait may last at most 1 hour (3600 s), not {value} s; "
                          "split it into several waits if you really mean it"), False
         else:
-            yield path, f"{where} must be at most {rule}, not {value}", False
+            yield path, f"{where} must be at most {rule} (got {written or value})", False
     elif kind == "maxLength":
-        yield path, f"{where} is longer than {rule} characters", False
+        yield path, (f"{where} is {len(value)} characters long; the limit is {rule}"), False
     elif kind == "minLength":
         yield path, f"{where} must not be empty", False
     else:  # pragma: no cover - a keyword the schema does not use yet
         yield path, f"{where}: {error.message}", False
+
+
+def _type_message(path: JsonPath, value: Any, rule: Any, hint: str | None, written: str | None,
+                  source: Source) -> str:
+    where = label(path)
+    if path[-1:] == ("send",):
+        if value is None:
+            line = source.where(path)[0]
+            rest = source.text.splitlines()[line - 1].partition("send:")[2].strip()
+            if rest.startswith("#"):
+                return (f"{where} has no digits (a `#` starts a YAML comment); quote the "
+                        f'digits: send: "{rest.split()[0]}"')
+            return f'{where} has no digits; write them quoted: send: "1"'
+        if isinstance(value, (int, float, bool)):
+            return (f"{where}: digits must be quoted text, not {_describe(value)}; quote "
+                    f'them: send: "{written or value}"')
+    if path[-1:] == ("default",) and len(path) == 3 and path[0] == "vars":
+        return f'{where} must be quoted text; write default: "..."'
+    message = f"{where} must be {_expected(rule)}, not {_describe(value)}"
+    return f"{message}: {hint}" if hint else message
 
 
 def _missing_message(path: JsonPath, key: str) -> str:
@@ -182,8 +238,8 @@ def _missing_message(path: JsonPath, key: str) -> str:
     return f"{label(path)} is missing required key '{key}'"
 
 
-def _extra_keys(value: Any, schema: dict[str, Any]) -> Iterable[str]:
-    if not isinstance(value, dict):
+def _extra_keys(value: Any, schema: dict[str, Any]) -> list[str]:
+    if not isinstance(value, dict) or schema.get("additionalProperties") is not False:
         return []
     known = schema.get("properties", {})
     return [k for k in value if k not in known]
@@ -201,9 +257,15 @@ def _pattern_message(path: JsonPath, value: Any, pattern: str, hint: str | None)
         from ivrflow.digits import explain_bad_digits
 
         return f"{where}: {explain_bad_digits(str(value))}"
+    if _is_duration(path) and isinstance(value, str):
+        text = value.strip()
+        if text.startswith("-"):
+            return f"{where}: a duration cannot be negative (got '{value}')"
+        if text[-1:].isupper() or text[-2:] == "MS":
+            return f"{where}: invalid duration '{value}': units are lowercase: ms, s, m"
     if hint:
-        return f"{where}: invalid value {value!r}: {hint}"
-    return f"{where}: {value!r} does not match {pattern}"
+        return f"{where}: invalid value '{value}': {hint}"
+    return f"{where}: '{value}' does not match {pattern}"  # pragma: no cover - all have hints
 
 
 def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath, str, bool]]:
@@ -216,8 +278,13 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
 
     if path[:1] == ("steps",) and len(path) == 2:  # a step: choose by its action key
         if not isinstance(value, dict):
+            tip = ""
+            if isinstance(value, str) and value.split(" ", 1)[0] in ACTIONS and " " in value:
+                action, argument = value.split(" ", 1)
+                tip = f' (did you mean - {action}: "{argument.strip()}"?)' if action == "send" \
+                    else f" (did you mean - {action}: {argument.strip()}?)"
             yield path, (f"{label(path)} must be a mapping with one of wait, send or "
-                         f"confirm_live, not {_describe(value)}"), False
+                         f"confirm_live, not {_describe(value)}{tip}"), False
             return
         present = sorted((a for a in ACTIONS if a in value),
                          key=lambda a: source.where((*path, a), key=True))
@@ -242,8 +309,11 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
     else:
         chosen = _closest_branch(by_branch)
     if chosen is None:
-        what = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
-        yield path, f"{label(path)}: {_describe(value)} is not allowed here; {what}", False
+        hint = error.schema.get("x-hint", "") if isinstance(error.schema, dict) else ""
+        if value is None:
+            yield path, f"{label(path)} has no value: {hint}", False
+        else:
+            yield path, f"{label(path)}: {hint}, not {_describe(value)}", False
         return
     for sub in by_branch.get(chosen, []):
         yield from _explain(sub, source)

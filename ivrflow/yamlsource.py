@@ -38,6 +38,11 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP}
+MAX_NUMBER_TEXT = 32  # characters; Python refuses int() past 4300 digits, floats overflow
 _PLAIN_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _CORE_BOOL = {"true", "false", "True", "False", "TRUE", "FALSE"}
@@ -61,6 +66,8 @@ class Source:
     values: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     traps: dict[JsonPath, Trap] = field(default_factory=dict)
+    plain: dict[JsonPath, str] = field(default_factory=dict)  # source text of unquoted non-text
+    broken: set[JsonPath] = field(default_factory=set)  # values already reported as unusable
     problems: list[Problem] = field(default_factory=list)  # found while building: duplicates...
     text: str = ""
 
@@ -127,8 +134,14 @@ def load(text: str, display: str) -> Source:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         raise FlowInvalid([_syntax_problem(exc, text, display)]) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML parse error is marked
-        _fail(display, 1, 1, f"not valid YAML: {exc}")
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        _fail(display, line, column,
+              f"a control character (U+{code:04X}) is not allowed in YAML; remove it")
+    except yaml.YAMLError as exc:  # pragma: no cover - every other PyYAML error is marked
+        _fail(display, 1, 1, "invalid YAML: " + " ".join(str(exc).split()))
     if root is None:
         _fail(display, 1, 1, "the file is empty: a flow is a mapping with version, name and steps")
     source = Source(display, None, text=text)
@@ -139,23 +152,41 @@ def load(text: str, display: str) -> Source:
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem:
+    """One line for a YAML syntax error: where it is and, for the common slips, the fix."""
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    what = exc.problem or "invalid YAML"
-    context = exc.context or ""
+    what = " ".join((exc.problem or "invalid YAML").split())
+    context = " ".join((exc.context or "").split())
+    start = exc.context_mark
     lines = text.splitlines()
     here = lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def at(message: str, where: tuple[int, int] = (line, column)) -> Problem:
+        return Problem(display, where[0], where[1], message)
+
     if "\t" in here[: column + 1]:
-        return Problem(display, line, column, "invalid YAML: a tab in the indentation; "
-                       "indent with spaces")
-    if any(w in what + context for w in ("alias", "anchor")) and re.search(r"[*&]", here):
-        hint = ("`*` and `&` start YAML aliases and anchors: quote digits that begin "
-                'with them, e.g. send: "*123#"')
-        return Problem(display, line, column, f"invalid YAML ({what}); {hint}")
-    if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
-        start = exc.context_mark
-        what += f" {exc.context} that starts at line {start.line + 1}, column {start.column + 1}"
-    return Problem(display, line, column, f"invalid YAML: {what}")
+        return at("invalid YAML: a tab in the indentation; indent with spaces")
+    if "alias" in what + context or "anchor" in what + context:
+        star = max(here.rfind("*", 0, column), here.rfind("&", 0, column))
+        if star >= 0:
+            written = here[star:].split(" #", 1)[0].strip()
+            return at(f"a bare {here[star]} starts a YAML {'alias' if here[star] == '*' else 'anchor'}"
+                      f'; quote the digits: send: "{written}"', (line, star + 1))
+    if "quoted scalar" in context and start is not None:
+        return at("a quoted string starting here is never closed; add the closing quote",
+                  (start.line + 1, start.column + 1))
+    if "expected a single document" in context + what:
+        return at("a flow file holds one YAML document, but a second one starts here (---); "
+                  "remove it or move it to its own file")
+    if "mapping values are not allowed" in what:
+        return at('invalid YAML: a ": " inside a value; quote text that contains it, '
+                  'e.g. description: "Billing: press 2"')
+    if ("expected key" in what or "expected <block end>" in what) and start is not None:
+        return at(f"invalid YAML: this line is indented differently from the mapping that "
+                  f"starts at line {start.line + 1}, column {start.column + 1}; line the keys up")
+    if context and start is not None and start.line + 1 != line:
+        what += f" {context} that starts at line {start.line + 1}, column {start.column + 1}"
+    return at(f"invalid YAML: {what}")
 
 
 class _Builder:
@@ -178,10 +209,19 @@ class _Builder:
             raise FlowInvalid([Problem(self.source.path, *_pos(node),
                                        f"nested deeper than {MAX_DEPTH} levels; refused")])
         self.source.values.setdefault(path, _pos(node))
+        expected = _SCALAR_TAGS if isinstance(node, yaml.ScalarNode) else \
+            {_SEQ} if isinstance(node, yaml.SequenceNode) else {_MAP}
+        if node.tag not in expected or (isinstance(node, yaml.ScalarNode) and node.style
+                                        and node.tag != _STR):
+            self.problem(node, f"YAML tags ({_short_tag(node.tag)}) are not supported; "
+                               "remove the tag")
+            self.source.broken.add(path)
+            return None
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
         if id(node) in self.active:
             self.problem(node, "an alias refers to a node that contains it (a cycle); refused")
+            self.source.broken.add(path)
             return None
         self.active.add(id(node))
         try:
@@ -218,6 +258,10 @@ class _Builder:
         if node.style or node.tag == _STR:  # quoted, block, or resolved as text
             return text
         traps = self.source.traps
+        self.source.plain[path] = text
+        if node.tag in (_INT, _FLOAT) and len(text) > MAX_NUMBER_TEXT:
+            raise FlowInvalid([Problem(self.source.path, *_pos(node),
+                                       f"this number ({len(text)} characters) is too large for any setting")])
         if node.tag == _NULL:
             return None
         if node.tag == _BOOL:
@@ -240,6 +284,11 @@ class _Builder:
             return real
         # timestamps and any other implicit type: keep the text, the schema will judge it
         return text
+
+
+def _short_tag(tag: str) -> str:
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix):] if tag.startswith(prefix) else tag
 
 
 def _yaml11_int(text: str) -> int:
