@@ -45,7 +45,7 @@ def parse_flow(text: str, display: str = "<flow>") -> Flow:
     # Recipe-level checks look only at parts of the right shape, so a file with schema
     # problems still gets its other problems reported in the same pass. A value the schema
     # already refused is not judged again, except for what only these checks can see.
-    for path, problem, always in _recipe_problems(source):
+    for _, problem, always in _recipe_problems(source):
         if always or (problem.line, problem.column) not in flagged:
             problems.append(problem)
     if problems:
@@ -74,7 +74,7 @@ def _durations(data: dict[str, Any]) -> Iterator[tuple[JsonPath, Any]]:
         if key in data:
             yield (key,), data[key]
     retries: list[tuple[JsonPath, Any]] = [(("retry",), data.get("retry"))]
-    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    steps: list[Any] = data["steps"] if isinstance(data.get("steps"), list) else []
     for index, step in enumerate(steps):
         if not isinstance(step, dict):
             continue

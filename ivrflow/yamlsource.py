@@ -170,8 +170,9 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Probl
         star = max(here.rfind("*", 0, column), here.rfind("&", 0, column))
         if star >= 0:
             written = here[star:].split(" #", 1)[0].strip()
-            return at(f"a bare {here[star]} starts a YAML {'alias' if here[star] == '*' else 'anchor'}"
-                      f'; quote the digits: send: "{written}"', (line, star + 1))
+            what = "alias" if here[star] == "*" else "anchor"
+            return at(f'a bare {here[star]} starts a YAML {what}; quote the digits: '
+                      f'send: "{written}"', (line, star + 1))
     if "quoted scalar" in context and start is not None:
         return at("a quoted string starting here is never closed; add the closing quote",
                   (start.line + 1, start.column + 1))
@@ -260,8 +261,8 @@ class _Builder:
         traps = self.source.traps
         self.source.plain[path] = text
         if node.tag in (_INT, _FLOAT) and len(text) > MAX_NUMBER_TEXT:
-            raise FlowInvalid([Problem(self.source.path, *_pos(node),
-                                       f"this number ({len(text)} characters) is too large for any setting")])
+            raise FlowInvalid([Problem(self.source.path, *_pos(node), (
+                f"this number ({len(text)} characters) is too large for any setting"))])
         if node.tag == _NULL:
             return None
         if node.tag == _BOOL:
