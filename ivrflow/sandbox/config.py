@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
+
+HOST = "127.0.0.1"
+"""The only address a sandbox listens on: it is a test double for this machine alone."""
 
 DEMO_AUTH_ID = "MA_SANDBOX"
 """The account id a sandbox accepts unless told otherwise."""
@@ -76,7 +78,7 @@ class Drop:
         _check_count(self.count)
 
 
-DtmfFault = Union[Fail, RateLimit, Drop]
+DtmfFault = Fail | RateLimit | Drop
 """One entry of a sandbox's DTMF fault script."""
 
 
