@@ -1,1 +1,64 @@
-"""ivrflow."""
+"""ivrflow: navigate phone menus from YAML recipes over the Vobiz API.
+
+    import asyncio, ivrflow
+
+    flow = ivrflow.load_flow("flows/ebt-balance.yaml")
+    bindings = ivrflow.resolve(flow, cli={"card": "4111111111111111"})
+    async def main():
+        async with ivrflow.VobizTransport(auth_id=..., auth_token=...) as transport:
+            return await ivrflow.run_flow(flow, bindings, transport, "call-uuid")
+    result = asyncio.run(main())
+
+Names load on first use, so `import ivrflow` stays cheap for the command line.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ivrflow._version import __version__
+
+if TYPE_CHECKING:
+    from ivrflow.clock import Clock, MonotonicClock, VirtualClock
+    from ivrflow.errors import (
+        AuthRefused,
+        CallNotLive,
+        ExitCode,
+        FlowInvalid,
+        InvalidInput,
+        IvrflowError,
+        Problem,
+        StepFailed,
+    )
+    from ivrflow.events import Event, RunResult, StepRecord
+    from ivrflow.interpreter import run_flow
+    from ivrflow.loader import load_flow, parse_flow
+    from ivrflow.model import ConfirmLive, Flow, RetryPolicy, Send, Variable, Wait
+    from ivrflow.plan import Plan, make_plan
+    from ivrflow.transport.base import Transport
+    from ivrflow.transport.vobiz import VobizTransport
+    from ivrflow.variables import Bindings, resolve
+
+_WHERE = {
+    "Clock": "clock", "MonotonicClock": "clock", "VirtualClock": "clock",
+    "AuthRefused": "errors", "CallNotLive": "errors", "ExitCode": "errors",
+    "FlowInvalid": "errors", "InvalidInput": "errors", "IvrflowError": "errors",
+    "Problem": "errors", "StepFailed": "errors",
+    "Event": "events", "RunResult": "events", "StepRecord": "events",
+    "run_flow": "interpreter",
+    "load_flow": "loader", "parse_flow": "loader",
+    "ConfirmLive": "model", "Flow": "model", "RetryPolicy": "model", "Send": "model",
+    "Variable": "model", "Wait": "model",
+    "Plan": "plan", "make_plan": "plan",
+    "Transport": "transport.base", "VobizTransport": "transport.vobiz",
+    "Bindings": "variables", "resolve": "variables",
+}
+
+__all__ = ["__version__", *sorted(_WHERE)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"ivrflow.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'ivrflow' has no attribute {name!r}")

@@ -87,6 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.set_defaults(command=cmd_plan)
 
+    run = commands.add_parser(
+        "run", help="run a flow on a live call",
+        description="Run a flow on a live call through the Vobiz API. Credentials come from "
+                    "VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN.")
+    run.add_argument("flow", metavar="FLOW")
+    run.add_argument("--call", required=True, metavar="ID", help="the call's UUID")
+    _add_variable_options(run)
+    run.add_argument("--api-url", metavar="URL",
+                     help="API base URL (default: $VOBIZ_API_URL or https://api.vobiz.ai)")
+    run.add_argument("--sandbox", action="store_true",
+                     help="run against a built-in sandbox API on 127.0.0.1 instead")
+    run.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan and send nothing")
+    run.set_defaults(command=cmd_run)
+
     schema = commands.add_parser("schema", help="print the flow JSON Schema")
     schema.set_defaults(command=cmd_schema)
 
@@ -177,6 +193,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print(render(plan))
     return int(ExitCode.OK)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    flow, bindings = load_and_resolve(args)
+    if args.dry_run:
+        return cmd_plan(argparse.Namespace(**{**vars(args), "format": "text"}))
+    from ivrflow.execute import run_command
+
+    return run_command(flow, bindings, args.call, api_url=args.api_url, sandbox=args.sandbox,
+                       json_mode=args.json)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

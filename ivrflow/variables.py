@@ -38,6 +38,9 @@ class Bindings:
         """The digits as people may see them: secrets as ****."""
         return dtmf.mask(step.digits, set(self.secrets), dict(self.values))
 
+    def secret_values(self) -> list[str]:
+        return [self.values[name] for name in self.secrets if self.values.get(name)]
+
     def redact(self, text: str) -> str:
         """`text` with every secret value replaced by ****."""
         for name in self.secrets:

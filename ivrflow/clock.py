@@ -1,0 +1,51 @@
+"""Time, behind one small object, so tests and the menu simulator can replace it.
+
+The interpreter never sleeps for a duration; it sleeps *until* a deadline computed from the
+flow's start. Latency and retries therefore never accumulate into drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Monotonic seconds and a sleep to an absolute deadline on that scale."""
+
+    def now(self) -> float: ...
+
+    async def sleep_until(self, deadline: float) -> None: ...
+
+
+class MonotonicClock:
+    """Real time: `time.monotonic`, which is also the event loop's clock."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep_until(self, deadline: float) -> None:
+        delay = deadline - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class VirtualClock:
+    """Virtual time for one flow at a time: sleeping jumps straight to the deadline.
+
+    `advance` lets a fake transport spend time (API latency) without real waiting.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += max(0.0, seconds)
+
+    async def sleep_until(self, deadline: float) -> None:
+        self._now = max(self._now, deadline)
+        await asyncio.sleep(0)  # still a suspension point, as a real sleep is

@@ -1,0 +1,334 @@
+"""Walk a flow on one call: timing by deadlines, retries by policy, digits at most once.
+
+Rules that keep a live call safe:
+- a send whose outcome is unknown is never repeated unless its policy says `unknown: true`;
+- before any retry of a send, the call is checked to be still live;
+- after the API says the call is gone (404), nothing more is sent;
+- nothing is sent after the flow's deadline; a request still in flight then is abandoned
+  and reported as of unknown outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ivrflow.clock import Clock, MonotonicClock
+from ivrflow.durations import format_seconds
+from ivrflow.errors import ExitCode
+from ivrflow.events import Event, Listener, RunResult, StepRecord
+from ivrflow.model import ConfirmLive, Flow, Send, Step, Wait
+from ivrflow.retrying import DeadlineReached, TryAgain, with_retries
+from ivrflow.timing import earliest_start, playback, wait_end
+from ivrflow.transport.base import (
+    Accepted,
+    AuthDenied,
+    CallGone,
+    Rejected,
+    Transient,
+    Transport,
+    Unknown,
+)
+from ivrflow.variables import Bindings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop(Exception):
+    """Ends the flow: `outcome` names why, `exit_code` is the process's."""
+
+    outcome: str
+    exit_code: ExitCode
+    reason: str
+
+
+class _RequestTimedOut(Exception):
+    """A request was abandoned at the flow's deadline."""
+
+
+async def run_flow(flow: Flow, bindings: Bindings, transport: Transport, call: str, *,
+                   clock: Clock | None = None, listener: Listener | None = None) -> RunResult:
+    """Run `flow` on `call` and return how it went; never raises for API or call trouble.
+
+    Cancelling the task that awaits this stops the flow at once: nothing more is sent, and
+    the result says "interrupted" (a send that was in flight is of unknown outcome).
+    """
+    return await _Run(flow, bindings, transport, call, clock or MonotonicClock(),
+                      listener).run()
+
+
+class _Run:
+    def __init__(self, flow: Flow, bindings: Bindings, transport: Transport, call: str,
+                 clock: Clock, listener: Listener | None) -> None:
+        self.flow = flow
+        self.bindings = bindings
+        self.transport = transport
+        self.call = call
+        self.clock = clock
+        self.listener = listener
+        self.t0 = 0.0
+        self.records: list[StepRecord] = []
+        self.sending = False  # a DTMF request is in flight
+
+    # -- time ---------------------------------------------------------------------------
+
+    def offset(self) -> float:
+        return self.clock.now() - self.t0
+
+    @property
+    def deadline(self) -> float:
+        return self.t0 + self.flow.timeout
+
+    async def sleep_to(self, offset: float, step: Step) -> None:
+        if offset > self.flow.timeout:
+            raise _Stop("deadline", ExitCode.STEP_FAILED,
+                        f"step {step.number} would run until {format_seconds(offset)}, past the "
+                        f"flow's timeout of {format_seconds(self.flow.timeout)}; stopped "
+                        "without sending anything more")
+        await self.clock.sleep_until(self.t0 + offset)
+
+    async def request(self, pending: Awaitable[T]) -> T:
+        """Await an API request, abandoning it at the flow's deadline."""
+        remaining = self.deadline - self.clock.now()
+        if remaining <= 0:
+            raise _RequestTimedOut
+        try:
+            return await asyncio.wait_for(pending, remaining)
+        except asyncio.TimeoutError:
+            raise _RequestTimedOut from None
+
+    # -- events -------------------------------------------------------------------------
+
+    def emit(self, type_: str, step: Step | None = None, **fields: object) -> None:
+        if self.listener is None:
+            return
+        for key, value in fields.items():
+            if isinstance(value, str):
+                fields[key] = self.bindings.redact(value)
+        self.listener(Event(type_, self.call, self.offset(), step.number if step else None,
+                            step.kind if step else None, step.name if step else None,
+                            dict(fields)))
+
+    # -- the walk -----------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        self.t0 = self.clock.now()
+        self.emit("flow_started", flow=self.flow.name, file=self.flow.path,
+                  steps=len(self.flow.steps))
+        outcome, code, reason = "ok", ExitCode.OK, "all steps done"
+        try:
+            await self.walk()
+        except _Stop as stop:
+            outcome, code, reason = stop.outcome, stop.exit_code, stop.reason
+        except asyncio.CancelledError:
+            outcome, code = "interrupted", ExitCode.INTERRUPTED
+            reason = "interrupted; nothing more was sent"
+            current = self.records[-1] if self.records else None
+            if current is not None and current.outcome == "pending":
+                if self.sending:
+                    current.outcome = "unknown"
+                    reason = (f"interrupted during step {current.number} while its digits were "
+                              "being sent: they may or may not have been played; nothing more "
+                              "was sent")
+                else:
+                    current.outcome = "interrupted"
+                    reason = f"interrupted during step {current.number}; nothing more was sent"
+                current.end = self.offset()
+            if sys.version_info >= (3, 11):
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+        result = RunResult(self.call, self.flow.name, outcome, int(code),
+                           self.bindings.redact(reason), tuple(self.records), self.offset())
+        self.emit("flow_finished", outcome=outcome, exit_code=int(code), reason=reason,
+                  steps_done=result.steps_done, steps=len(self.flow.steps))
+        return result
+
+    async def walk(self) -> None:
+        previous_end = 0.0
+        last_action_end: float | None = None
+        for step in self.flow.steps:
+            start = earliest_start(self.flow, step, previous_end, last_action_end)
+            await self.sleep_to(start, step)
+            record = StepRecord(step.number, step.kind, step.name, self.offset())
+            self.records.append(record)
+            if isinstance(step, Wait):
+                end = wait_end(step, start)
+                record.detail = (f"until {format_seconds(step.until)}" if step.until is not None
+                                 else format_seconds(step.seconds or 0.0))
+                self.emit("step_started", step, wait=end - start)
+                await self.sleep_to(end, step)
+            elif isinstance(step, Send):
+                record.detail = self.bindings.shown(step)
+                self.emit("step_started", step, digits=record.detail, leg=step.leg)
+                digits = self.bindings.digits(step)
+                accepted_at = await self.send(step, record, digits)
+                end = accepted_at + playback(digits, self.flow.tone)
+                last_action_end = end
+            else:
+                assert isinstance(step, ConfirmLive)
+                record.detail = f"up to {format_seconds(step.timeout)}"
+                self.emit("step_started", step, timeout=step.timeout, interval=step.interval)
+                await self.confirm_live(step, record)
+                end = self.offset()
+                last_action_end = end
+            record.end = self.offset()
+            record.outcome = "ok"
+            self.emit("step_finished", step, outcome="ok", attempts=record.attempts,
+                      status=record.status, latency=_ms(record.latency),
+                      detail=record.detail)
+            previous_end = end
+
+    def fail(self, step: Step, record: StepRecord, stop: _Stop) -> _Stop:
+        record.outcome = stop.outcome
+        record.end = self.offset()
+        self.emit("step_finished", step, outcome=stop.outcome, attempts=record.attempts,
+                  status=record.status, latency=_ms(record.latency), reason=stop.reason,
+                  detail=record.detail)
+        return stop
+
+    def on_retry(self, step: Step, record: StepRecord):  # type: ignore[no-untyped-def]
+        def hook(attempt: int, failure: TryAgain, pause: float) -> None:
+            self.emit("attempt_failed", step, attempt=attempt, status=failure.status,
+                      reason=failure.reason, retry_in=round(pause, 3))
+        return hook
+
+    # -- send ---------------------------------------------------------------------------
+
+    async def send(self, step: Send, record: StepRecord, digits: str) -> float:
+        """Send the digits; return the offset at which the API accepted them."""
+
+        async def attempt(number: int) -> float:
+            if number > 1:
+                await self.still_live(step, record)
+            record.attempts = number
+            started = self.clock.now()
+            self.sending = True
+            try:
+                outcome = await self.request(self.transport.send_digits(self.call, digits,
+                                                                        step.leg))
+            except _RequestTimedOut:
+                raise _Stop("unknown", ExitCode.STEP_FAILED,
+                            f"the flow's timeout of {format_seconds(self.flow.timeout)} passed "
+                            "while the digits were being sent: they may or may not have been "
+                            "played") from None
+            finally:
+                self.sending = False
+            record.latency = self.clock.now() - started
+            record.status = outcome.status
+            if isinstance(outcome, Accepted):
+                return self.offset()
+            if isinstance(outcome, Transient):
+                raise TryAgain(outcome.message, status=outcome.status,
+                               retry_after=outcome.retry_after, outcome=outcome)
+            if isinstance(outcome, Unknown):
+                if step.retry.unknown:
+                    raise TryAgain(outcome.message, status=outcome.status, outcome=outcome)
+                raise _Stop("unknown", ExitCode.STEP_FAILED,
+                            f"outcome unknown ({outcome.message}): the digits may or may not "
+                            "have been played, so they were not sent again (set retry.unknown: "
+                            "true to allow that)")
+            raise self.refusal(outcome, "the digits")
+
+        try:
+            return await with_retries(attempt, step.retry, self.clock,
+                                      deadline=self.deadline,
+                                      on_retry=self.on_retry(step, record))
+        except _Stop as stop:
+            raise self.fail(step, record, stop) from None
+        except TryAgain as last:
+            maybe = " (the digits may or may not have been played)" \
+                if isinstance(last.outcome, Unknown) else ""
+            raise self.fail(step, record, _Stop(
+                "failed", ExitCode.STEP_FAILED,
+                f"gave up after {record.attempts} attempt(s): {last.reason}{maybe}")) from None
+        except DeadlineReached as reached:
+            raise self.fail(step, record, _Stop(
+                "deadline", ExitCode.STEP_FAILED,
+                f"the flow's timeout would pass before the next attempt; last error: "
+                f"{reached.last.reason}")) from None
+
+    async def still_live(self, step: Step, record: StepRecord) -> None:
+        """Before retrying a send: stop if the API says the call has ended."""
+        try:
+            outcome = await self.request(self.transport.live(self.call))
+        except _RequestTimedOut:
+            raise _Stop("deadline", ExitCode.STEP_FAILED,
+                        "the flow's timeout passed while checking the call") from None
+        if isinstance(outcome, CallGone):
+            raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
+                        f"the call is no longer live ({outcome.message}); not retrying")
+        if isinstance(outcome, AuthDenied):
+            raise self.refusal(outcome, "the live-call check")
+        # Transient or unknown trouble with the check: a send to a call that has ended is
+        # answered 404 without playing anything, so retrying the send stays safe.
+
+    def refusal(self, outcome: Rejected | AuthDenied | CallGone, what: str) -> _Stop:
+        if isinstance(outcome, AuthDenied):
+            return _Stop("auth_refused", ExitCode.AUTH_REFUSED,
+                         f"the API refused the credentials ({outcome.message}); check "
+                         "VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN")
+        if isinstance(outcome, CallGone):
+            return _Stop("not_live", ExitCode.CALL_NOT_LIVE,
+                         f"the call is not live ({outcome.message}); nothing more is sent")
+        return _Stop("rejected", ExitCode.STEP_FAILED,
+                     f"the API rejected {what} ({outcome.message})")
+
+    # -- confirm_live -------------------------------------------------------------------
+
+    async def confirm_live(self, step: ConfirmLive, record: StepRecord) -> None:
+        began = self.clock.now()
+        give_up = min(began + step.timeout, self.deadline)
+        polls = 0
+        last_answer = ""
+
+        async def poll(number: int) -> bool:
+            nonlocal last_answer
+            record.attempts += 1
+            started = self.clock.now()
+            try:
+                outcome = await self.request(self.transport.live(self.call))
+            except _RequestTimedOut:
+                raise _Stop("deadline", ExitCode.STEP_FAILED,
+                            "the flow's timeout passed while checking the call") from None
+            record.latency = self.clock.now() - started
+            record.status = outcome.status
+            if isinstance(outcome, Accepted):
+                return True
+            if isinstance(outcome, CallGone):
+                last_answer = outcome.message
+                return False
+            if isinstance(outcome, (Transient, Unknown)):
+                retry_after = outcome.retry_after if isinstance(outcome, Transient) else None
+                raise TryAgain(outcome.message, status=outcome.status, retry_after=retry_after,
+                               outcome=outcome)
+            raise self.refusal(outcome, "the live-call check")
+
+        try:
+            while True:
+                live = await with_retries(poll, step.retry, self.clock, deadline=give_up,
+                                          on_retry=self.on_retry(step, record))
+                if live:
+                    return
+                polls += 1
+                next_poll = began + polls * step.interval
+                if next_poll > give_up:
+                    raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
+                                f"the call was not live within {format_seconds(step.timeout)} "
+                                f"({last_answer})")
+                await self.clock.sleep_until(next_poll)
+        except _Stop as stop:
+            raise self.fail(step, record, stop) from None
+        except (TryAgain, DeadlineReached) as exc:
+            last = exc if isinstance(exc, TryAgain) else exc.last
+            raise self.fail(step, record, _Stop(
+                "failed", ExitCode.STEP_FAILED,
+                f"could not check whether the call is live: {last.reason}")) from None
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)

@@ -1,0 +1,134 @@
+"""Reporters: how a run's events reach a person (text on stderr) or a program (JSON Lines).
+
+A reporter is a callable taking an `Event`. Every line passes through `redact` on its way
+out, the last guard that keeps secret values and the auth token off the screen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from ivrflow.events import Event, RunResult
+
+Redact = Callable[[str], str]
+
+
+def redactor(secrets: Iterable[str]) -> Redact:
+    """Replace each non-empty secret with ****, longest first (one may contain another)."""
+    values = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def redact(text: str) -> str:
+        for value in values:
+            text = text.replace(value, "****")
+        return text
+
+    return redact
+
+
+def use_colour(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+class JsonReporter:
+    """One JSON object per line on stdout, flushed as it happens."""
+
+    def __init__(self, redact: Redact, stream: TextIO | None = None) -> None:
+        self.redact = redact
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: Event) -> None:
+        line = json.dumps(event.to_json(), separators=(",", ":"))
+        self.stream.write(self.redact(line) + "\n")
+        self.stream.flush()
+
+
+_COLOURS = {"ok": "32", "warn": "33", "bad": "31", "dim": "2"}
+
+
+class HumanReporter:
+    """One line per step as it finishes, retries indented beneath, a summary at the end."""
+
+    def __init__(self, redact: Redact, stream: TextIO | None = None,
+                 colour: bool | None = None) -> None:
+        self.redact = redact
+        self.stream = stream or sys.stderr
+        self.colour = use_colour(self.stream) if colour is None else colour
+        self.total = 0
+        self.started: dict[int, float] = {}
+
+    def paint(self, text: str, tone: str) -> str:
+        return f"\033[{_COLOURS[tone]}m{text}\033[0m" if self.colour else text
+
+    def write(self, text: str) -> None:
+        self.stream.write(self.redact(text) + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: Event) -> None:
+        fields = event.fields
+        if event.type == "flow_started":
+            self.total = int(fields["steps"])
+            self.write(f"ivrflow: {fields['flow']} on call {event.call}, "
+                       f"{self.total} steps")
+        elif event.type == "step_started" and event.step is not None:
+            self.started[event.step] = event.t
+        elif event.type == "attempt_failed":
+            status = f"HTTP {fields['status']}" if fields.get("status") else "no answer"
+            self.write(self.paint(
+                f"{'':>9}  attempt {fields['attempt']} failed ({status}: {fields['reason']}); "
+                f"retrying in {fields['retry_in']:.2f}s", "warn"))
+        elif event.type == "step_finished" and event.step is not None:
+            self.write(self.step_line(event))
+        elif event.type == "flow_finished":
+            self.write(self.summary(event))
+
+    def step_line(self, event: Event) -> str:
+        fields = event.fields
+        start = self.started.get(event.step or 0, event.t)
+        what = event.kind or ""
+        if event.kind == "send":
+            what += f" {fields.get('detail', '')}"
+        elif event.kind == "wait":
+            what += f" {fields.get('detail', '')}"
+        label = f"{what} ({event.name})" if event.name else what
+        ok = fields.get("outcome") == "ok"
+        result = "ok" if ok else str(fields.get("outcome"))
+        if fields.get("status"):
+            result += f" {fields['status']}"
+        extras = []
+        if fields.get("latency") is not None:
+            extras.append(f"{fields['latency']:.0f}ms")
+        attempts = fields.get("attempts") or 0
+        if attempts:
+            extras.append(f"{attempts} attempt" + ("s" if attempts != 1 else ""))
+        line = (f"{start:>8.3f}s  {event.step}/{self.total}  {label:<34} "
+                f"{self.paint(result, 'ok' if ok else 'bad')}  {'  '.join(extras)}").rstrip()
+        if not ok and fields.get("reason"):
+            line += f"\n{'':>9}  {fields['reason']}"
+        return line
+
+    def summary(self, event: Event) -> str:
+        fields = event.fields
+        code = fields["exit_code"]
+        done = f"{fields['steps_done']}/{fields['steps']} steps in {event.t:.2f}s"
+        if code == 0:
+            return self.paint(f"ok: {done}", "ok")
+        return self.paint(f"{fields['outcome']} (exit {code}): {fields['reason']}; {done}",
+                          "bad")
+
+
+def summary_json(result: RunResult) -> dict[str, object]:
+    """The result object as JSON, for library users and batch reports."""
+    return {
+        "call": result.call, "flow": result.flow, "outcome": result.outcome,
+        "exit_code": result.exit_code, "reason": result.reason,
+        "duration": round(result.duration, 6),
+        "steps": [{"step": s.number, "kind": s.kind, "name": s.name,
+                   "start": round(s.start, 6),
+                   "end": None if s.end is None else round(s.end, 6),
+                   "attempts": s.attempts, "outcome": s.outcome, "status": s.status,
+                   "detail": s.detail} for s in result.steps],
+    }
