@@ -9,13 +9,11 @@ stderr rather than argparse's usage dump.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import errno
 import json
 import math
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ivrflow sandbox: {exc}", file=sys.stderr)
         return _EXIT_USAGE
     try:
+        import asyncio  # here, not at the top: `ivrflow validate` loads this module
+
         return asyncio.run(_serve(options))
     except KeyboardInterrupt:  # a ^C that came before the signal handlers were set
         return _EXIT_OK
@@ -208,6 +208,9 @@ def _seconds(option: str, text: str | None) -> float | None:
 
 
 async def _serve(options: _Options) -> int:
+    import asyncio
+    import signal
+
     # Imported here so that registering the subcommand never loads aiohttp.
     from ivrflow.sandbox.runner import Sandbox
 
