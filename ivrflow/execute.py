@@ -88,7 +88,7 @@ async def _run(flow: Flow, bindings: Bindings, call: str, target: Target,
             return await task
 
 
-class _stop_on_signals:  # noqa: N801 - used as a context manager, reads as a phrase
+class _stop_on_signals:
     """SIGINT and SIGTERM cancel `task` (the interpreter then reports and returns)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -89,9 +89,7 @@ class HumanReporter:
         fields = event.fields
         start = self.started.get(event.step or 0, event.t)
         what = event.kind or ""
-        if event.kind == "send":
-            what += f" {fields.get('detail', '')}"
-        elif event.kind == "wait":
+        if event.kind == "send" or event.kind == "wait":
             what += f" {fields.get('detail', '')}"
         label = f"{what} ({event.name})" if event.name else what
         ok = fields.get("outcome") == "ok"

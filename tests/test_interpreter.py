@@ -4,6 +4,7 @@ the safety rules (at-most-once digits, nothing after the call ended) outcome by 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -12,7 +13,6 @@ from ivrflow.events import Event, RunResult
 from ivrflow.interpreter import run_flow
 from ivrflow.loader import parse_flow
 from ivrflow.transport.base import (
-    Accepted,
     AuthDenied,
     CallGone,
     Rejected,
@@ -57,7 +57,7 @@ def test_sends_land_at_planned_offsets_despite_latency() -> None:
 
 def test_pauses_in_digits_count_toward_playback() -> None:
     """w and W lengthen a send's playback, so the next send waits for them."""
-    result, transport, _ = run(FLOW + "steps:\n  - send: '1w2W'\n  - send: '3'\n")
+    _, transport, _ = run(FLOW + "steps:\n  - send: '1w2W'\n  - send: '3'\n")
     assert times(transport) == [0.0, 2.0]
 
 
@@ -72,11 +72,12 @@ def test_gap_floor_between_actions() -> None:
 def test_transient_failure_is_retried_after_checking_the_call() -> None:
     """A 503 is retried (nothing was delivered), after a live check, with a backoff pause."""
     text = FLOW + "retry: {attempts: 3, backoff: 1s, max_backoff: 4s}\nsteps:\n  - send: '1'\n"
-    result, transport, events = run(text, sends=[Transient(503, "busy"), Transient(None, "refused")])
+    result, transport, events = run(text, sends=[Transient(503, "busy"),
+                                                 Transient(None, "refused")])
     assert result.ok
     assert len(transport.sent) == 3
     assert len(transport.live_checks) == 2
-    gaps = [b - a for a, b in zip(times(transport), times(transport)[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times(transport))]
     assert 1.0 <= gaps[0] <= 1.5 and 2.0 <= gaps[1] <= 2.5  # backoff doubles, jitter <= half
     failed = [e for e in events if e.type == "attempt_failed"]
     assert [e.fields["attempt"] for e in failed] == [1, 2]

@@ -66,6 +66,7 @@ class RequestRecord:
             "leg": self.leg,
             "status": self.status,
             "fault": self.fault,
+            "monotonic": round(self.t, 6),
         }
 
 

@@ -1,0 +1,100 @@
+"""Arrival-gap error of one flow's sends, measured at a sandbox in another process.
+
+    python bench/timing_accuracy.py [--sends 251] [--interval 0.04]
+
+A flow of `--sends` sends, each scheduled with `wait: {until: T}` at a fixed interval,
+runs through the production HTTP transport against `python -m ivrflow.sandbox`. The
+sandbox logs each request's arrival on the machine's monotonic clock (the one ivrflow
+times with), so the script reports, over every consecutive pair of sends:
+
+- gap error: (actual gap between arrivals) - (planned gap), p50 / p99 / max;
+- lateness: arrival - planned time, which adds the request's own latency.
+
+Target (issue 4): p99 gap error <= 5 ms. Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ivrflow.events import Event
+from ivrflow.interpreter import run_flow
+from ivrflow.loader import parse_flow
+from ivrflow.transport.vobiz import VobizTransport
+from ivrflow.variables import resolve
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def start_sandbox(log: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "ivrflow.sandbox", "--port", "0",
+                             "--log", str(log)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "http://127.0.0.1:" in line:
+            url = "http://" + line.split("http://", 1)[1].split()[0]
+            return proc, url
+    raise SystemExit("the sandbox did not start")
+
+
+async def run(url: str, sends: int, interval: float) -> tuple[float, list[float]]:
+    steps = "".join(f"  - wait: {{until: {1 + i * interval:.3f}}}\n  - send: '1'\n"
+                    for i in range(sends))
+    flow = parse_flow(f"version: 1\nname: bench\ntone: 0\nsteps:\n{steps}", "bench.yaml")
+    planned = [1 + i * interval for i in range(sends)]
+    t0: list[float] = []
+
+    def listener(event: Event) -> None:
+        if event.type == "flow_started":
+            t0.append(time.monotonic() - event.t)
+
+    async with VobizTransport(auth_id="MA_SANDBOX", auth_token="sandbox-token",
+                              api_url=url) as transport:
+        result = await run_flow(flow, resolve(flow, environ={}), transport, "bench-call",
+                                listener=listener)
+    if not result.ok:
+        raise SystemExit(f"flow failed: {result.reason}")
+    return t0[0], planned
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sends", type=int, default=251)
+    parser.add_argument("--interval", type=float, default=0.04)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "sandbox.log"
+        proc, url = start_sandbox(log)
+        try:
+            t0, planned = asyncio.run(run(url, args.sends, args.interval))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        arrivals = [json.loads(line)["monotonic"] for line in log.read_text().splitlines()
+                    if '"POST"' in line]
+    assert len(arrivals) == len(planned), (len(arrivals), len(planned))
+    gaps = [abs((b - a) - (pb - pa)) * 1000 for a, b, pa, pb
+            in zip(arrivals, arrivals[1:], planned, planned[1:], strict=True)]
+    late = [(a - (t0 + p)) * 1000 for a, p in zip(arrivals, planned, strict=True)]
+    print(f"{len(gaps)} gaps between {len(arrivals)} sends, {args.interval * 1000:.0f} ms "
+          "apart, sandbox in another process")
+    print(f"gap error  |actual - planned|: p50 {statistics.median(gaps):.3f} ms, "
+          f"p99 {percentile(gaps, 0.99):.3f} ms, max {max(gaps):.3f} ms")
+    print(f"lateness   arrival - planned:  p50 {statistics.median(late):.3f} ms, "
+          f"p99 {percentile(late, 0.99):.3f} ms, max {max(late):.3f} ms")
+    print(f"target p99 gap error <= 5 ms: {'met' if percentile(gaps, 0.99) <= 5 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
