@@ -178,7 +178,7 @@ def test_foreground_prints_heard_digits_logs_json_and_stops_on_sigint(
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(entries) == 5
     assert all(e.keys() == {"time", "method", "path", "call", "digits", "leg", "status",
-                            "fault"} for e in entries)
+                            "fault", "monotonic"} for e in entries)
     assert [(e["digits"], e["status"], e["fault"]) for e in entries] == [
         ("1", 429, "429"), ("2", 500, "500"), ("3", None, "drop"), ("4", 202, None),
         ("Z", 400, None)]
