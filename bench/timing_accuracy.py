@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import subprocess
@@ -84,8 +85,9 @@ def main() -> None:
         arrivals = [json.loads(line)["monotonic"] for line in log.read_text().splitlines()
                     if '"POST"' in line]
     assert len(arrivals) == len(planned), (len(arrivals), len(planned))
-    gaps = [abs((b - a) - (pb - pa)) * 1000 for a, b, pa, pb
-            in zip(arrivals, arrivals[1:], planned, planned[1:], strict=True)]
+    pairs = list(zip(arrivals, planned, strict=True))
+    gaps = [abs((b - a) - (pb - pa)) * 1000
+            for (a, pa), (b, pb) in itertools.pairwise(pairs)]
     late = [(a - (t0 + p)) * 1000 for a, p in zip(arrivals, planned, strict=True)]
     print(f"{len(gaps)} gaps between {len(arrivals)} sends, {args.interval * 1000:.0f} ms "
           "apart, sandbox in another process")

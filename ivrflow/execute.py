@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ivrflow.errors import InvalidInput
 from ivrflow.events import RunResult
 from ivrflow.interpreter import run_flow
-from ivrflow.model import Flow
+from ivrflow.model import Flow, Send
 from ivrflow.report import HumanReporter, JsonReporter, Redact, redactor
 from ivrflow.transport.vobiz import DEFAULT_API_URL, VobizTransport, check_api_url, check_call_id
 from ivrflow.variables import Bindings
@@ -66,19 +66,22 @@ async def _main(flow: Flow, bindings: Bindings, call: str, target: Target | None
               file=sys.stderr)
         sandbox_target = Target(box.url, box.auth_id, box.auth_token)
         result = await _run(flow, bindings, call, sandbox_target, json_mode)
-        redact = redactor([*bindings.secret_values(), box.auth_token])
+        # Show what was heard as the flow's steps show it: secrets masked as ****.
+        shown = {bindings.digits(s): bindings.shown(s) for s in flow.steps
+                 if isinstance(s, Send)}
         heard = box.heard()
         print(f"ivrflow: the sandbox heard {len(heard)} send(s):", file=sys.stderr)
         for h in heard:
             fault = f" ({h.fault})" if h.fault else ""
-            print(redact(f"  +{h.offset:7.3f}s  {h.digits:<20} on {h.leg}{fault}"),
-                  file=sys.stderr)
+            digits = shown.get(h.digits) or bindings.redact(h.digits)
+            print(f"  +{h.offset:7.3f}s  {digits:<20} on {h.leg}{fault}", file=sys.stderr)
     return result.exit_code
 
 
 async def _run(flow: Flow, bindings: Bindings, call: str, target: Target,
                json_mode: bool) -> RunResult:
-    redact: Redact = redactor([*bindings.secret_values(), target.auth_token])
+    # Secret variables are masked where events are made; the token is guarded here.
+    redact: Redact = redactor([target.auth_token])
     listener = JsonReporter(redact) if json_mode else HumanReporter(redact)
     async with VobizTransport(auth_id=target.auth_id, auth_token=target.auth_token,
                               api_url=target.api_url) as transport:

@@ -107,7 +107,9 @@ class _Run:
         if self.listener is None:
             return
         for key, value in fields.items():
-            if isinstance(value, str):
+            # digits and details are masked where they are made; free text (an API's
+            # error message, say) may echo a secret and is redacted here
+            if isinstance(value, str) and key not in ("digits", "detail"):
                 fields[key] = self.bindings.redact(value)
         self.listener(Event(type_, self.call, self.offset(), step.number if step else None,
                             step.kind if step else None, step.name if step else None,
