@@ -178,11 +178,11 @@ class _Run:
                 await self.confirm_live(step, record)
                 end = self.offset()
                 last_action_end = end
-            record.end = self.offset()
+            record.end = end  # a send ends when its digits have played
             record.outcome = "ok"
             self.emit("step_finished", step, outcome="ok", attempts=record.attempts,
                       status=record.status, latency=_ms(record.latency),
-                      detail=record.detail)
+                      detail=record.detail, end=round(end, 6))
             previous_end = end
 
     def fail(self, step: Step, record: StepRecord, stop: _Stop) -> _Stop:

@@ -1,0 +1,84 @@
+"""Reporters: human lines with colour only where it belongs, JSON Lines, token redaction."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from ivrflow.events import Event
+from ivrflow.report import HumanReporter, JsonReporter, redactor, use_colour
+
+EVENTS = [
+    Event("flow_started", "c1", 0.0, fields={"flow": "demo", "file": "f.yaml", "steps": 2}),
+    Event("step_started", "c1", 1.0, 1, "send", "english", {"digits": "1", "leg": "aleg"}),
+    Event("attempt_failed", "c1", 1.01, 1, "send", "english",
+          {"attempt": 1, "status": 503, "reason": "HTTP 503 token tok-XYZ", "retry_in": 0.5}),
+    Event("step_finished", "c1", 1.6, 1, "send", "english",
+          {"outcome": "ok", "attempts": 2, "status": 202, "latency": 4.2, "detail": "1"}),
+    Event("step_started", "c1", 1.85, 2, "send", None, {"digits": "****#", "leg": "aleg"}),
+    Event("step_finished", "c1", 1.9, 2, "send", None,
+          {"outcome": "rejected", "attempts": 1, "status": 400, "latency": 3.0,
+           "detail": "****#", "reason": "the API rejected the digits"}),
+    Event("flow_finished", "c1", 1.9, fields={"outcome": "rejected", "exit_code": 1,
+                                              "reason": "the API rejected the digits",
+                                              "steps_done": 1, "steps": 2}),
+]
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_human_lines() -> None:
+    """One line per finished step with offset, n/total, kind, digits, name, result, latency."""
+    out = io.StringIO()
+    report = HumanReporter(redactor(["tok-XYZ"]), out, colour=False)
+    for event in EVENTS:
+        report(event)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "ivrflow: demo on call c1, 2 steps"
+    assert "attempt 1 failed (HTTP 503: HTTP 503 token ****); retrying in 0.50s" in lines[1]
+    assert lines[2].split() == ["1.000s", "1/2", "send", "1", "(english)", "ok", "202", "4ms",
+                                "2", "attempts"]
+    assert lines[3].split()[:6] == ["1.850s", "2/2", "send", "****#", "rejected", "400"]
+    assert lines[4].strip() == "the API rejected the digits"
+    assert lines[5] == "rejected (exit 1): the API rejected the digits; 1/2 steps in 1.90s"
+    assert "\033[" not in out.getvalue()
+
+
+def test_colour_only_on_a_tty_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Colour needs a terminal, and NO_COLOR turns it off."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_colour(Tty()) is True
+    assert use_colour(io.StringIO()) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_colour(Tty()) is False
+    monkeypatch.delenv("NO_COLOR")
+    out = Tty()
+    report = HumanReporter(redactor([]), out)
+    report(EVENTS[0])
+    report(EVENTS[-1])
+    assert "\033[31m" in out.getvalue()
+
+
+def test_json_lines_are_redacted_and_complete() -> None:
+    """Each event is one JSON object per line, with the token redacted."""
+    out = io.StringIO()
+    report = JsonReporter(redactor(["tok-XYZ"]), out)
+    for event in EVENTS:
+        report(event)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(records) == len(EVENTS)
+    assert records[2]["reason"] == "HTTP 503 token ****"
+    assert records[-1]["exit_code"] == 1
+    assert all(r["call"] == "c1" for r in records)
+
+
+def test_redactor_masks_longest_first() -> None:
+    """A secret containing another is masked whole."""
+    redact = redactor(["12", "1234", ""])
+    assert redact("x1234y12") == "x****y****"
