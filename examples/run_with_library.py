@@ -3,8 +3,9 @@
     python examples/run_with_library.py [FLOW]
 
 It runs FLOW (default flows/conference-pin.yaml, which takes meeting and pin) against
-the built-in sandbox, so it needs no account and touches no network beyond 127.0.0.1. Against the real API, replace the sandbox with
-`VobizTransport(auth_id=..., auth_token=...)` and pass a live call's UUID.
+the built-in sandbox, so it needs no account and touches no network beyond 127.0.0.1.
+Against the real API, replace the sandbox with `VobizTransport(auth_id=...,
+auth_token=...)` and pass a live call's UUID.
 """
 
 from __future__ import annotations
