@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ivrflow._version import __version__
-from ivrflow.errors import ExitCode, FlowInvalid, IvrflowError
+from ivrflow.errors import ExitCode, FlowInvalid, InvalidInput, IvrflowError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -88,12 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(command=cmd_plan)
 
     run = commands.add_parser(
-        "run", help="run a flow on a live call",
-        description="Run a flow on a live call through the Vobiz API. Credentials come from "
-                    "VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN.")
+        "run", help="run a flow on live calls",
+        description="Run a flow on one or many live calls through the Vobiz API. "
+                    "Credentials come from VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN.")
     run.add_argument("flow", metavar="FLOW")
-    run.add_argument("--call", required=True, metavar="ID", help="the call's UUID")
+    run.add_argument("--call", action="append", default=[], metavar="ID",
+                     help="a call's UUID (repeatable: one flow on several calls)")
+    run.add_argument("--calls", metavar="FILE",
+                     help="CSV (header: call,<variables>) or JSON Lines of calls and their "
+                          "variable values")
     _add_variable_options(run)
+    run.add_argument("--concurrency", type=_positive_int, default=1000, metavar="N",
+                     help="at most N flows in flight (default 1000)")
+    run.add_argument("--rate", type=_positive_float, metavar="R",
+                     help="at most R API requests per second across all calls")
     run.add_argument("--api-url", metavar="URL",
                      help="API base URL (default: $VOBIZ_API_URL or https://api.vobiz.ai)")
     run.add_argument("--sandbox", action="store_true",
@@ -195,14 +203,71 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    flow, bindings = load_and_resolve(args)
-    if args.dry_run:
-        return cmd_plan(argparse.Namespace(**{**vars(args), "format": "text"}))
-    from ivrflow.execute import run_command
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
 
-    return run_command(flow, bindings, args.call, api_url=args.api_url, sandbox=args.sandbox,
-                       json_mode=args.json)
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ivrflow.batch import Job
+    from ivrflow.calls import read_calls, report
+    from ivrflow.execute import Options, run_command
+    from ivrflow.loader import load_flow
+    from ivrflow.variables import parse_assignments, read_vars_file, resolve
+
+    flow = load_flow(args.flow)
+    cli = parse_assignments(args.var)
+    file_values = read_vars_file(args.vars_file) if args.vars_file else None
+    file_name = args.vars_file or "--vars-file"
+    specs, problems = read_calls(args.call, args.calls, flow)
+    shared = None
+    jobs = []
+    for spec in specs:
+        clash = sorted(set(spec.values) & set(cli))
+        if clash:
+            problems.append(f"{spec.cell(clash[0])}: '{clash[0]}' is given both by --var and "
+                            "by the calls file; drop one of them")
+            continue
+        try:
+            if spec.values:
+                bindings = resolve(flow, cli=cli, file_values=file_values,
+                                   file_name=file_name, row=spec.values, row_where=spec.cell)
+            else:  # every --call (and every row without values) shares one resolution
+                shared = shared or resolve(flow, cli=cli, file_values=file_values,
+                                           file_name=file_name)
+                bindings = shared
+        except InvalidInput as exc:
+            problems += str(exc).splitlines()
+            continue
+        jobs.append(Job(spec.call, bindings))
+    if problems:
+        raise report(problems)
+    batch = len(jobs) > 1 or args.calls is not None
+    if args.dry_run:
+        from ivrflow.plan import make_plan, render
+
+        print(render(make_plan(flow, jobs[0].bindings)))
+        if batch:
+            print(f"\n(the plan of the first call; {len(jobs)} calls in all, nothing sent)")
+        return int(ExitCode.OK)
+    options = Options(json=args.json, batch=batch, concurrency=args.concurrency,
+                      rate=args.rate)
+    return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
-"""`ivrflow run`: from checked input to a finished flow on a live call.
+"""`ivrflow run`: from checked input to finished flows on live calls.
 
-Everything that can be refused is refused before the first request: the flow, its
-variables, the call id, the API URL and the credentials. Then one transport is opened,
-SIGINT/SIGTERM are wired to stop the flow at once, and the reporters print as it goes.
+Everything that can be refused is refused before the first request: the flow, every
+call's variables, the call ids, the API URL and the credentials. Then one transport is
+opened (shared by every call of a batch), SIGINT/SIGTERM are wired to stop at once, and
+the reporters print as it goes.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
+from ivrflow.batch import Job, batch_exit_code, run_batch
+from ivrflow.clock import MonotonicClock
 from ivrflow.errors import InvalidInput
-from ivrflow.events import RunResult
 from ivrflow.interpreter import run_flow
 from ivrflow.model import Flow, Send
-from ivrflow.report import HumanReporter, JsonReporter, Redact, redactor
-from ivrflow.transport.vobiz import DEFAULT_API_URL, VobizTransport, check_api_url, check_call_id
-from ivrflow.variables import Bindings
+from ivrflow.ratelimit import GatedTransport, RateGate
+from ivrflow.report import BatchProgress, HumanReporter, JsonReporter, batch_table, redactor
+from ivrflow.transport.vobiz import DEFAULT_API_URL, VobizTransport, check_api_url
+
+if TYPE_CHECKING:
+    from ivrflow.sandbox import Heard
+
+T = TypeVar("T")
+MAX_POOL = 1000  # connections; more concurrent flows than this share them
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,14 @@ class Target:
     api_url: str
     auth_id: str
     auth_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    json: bool = False
+    batch: bool = False  # a table at the end instead of per-step lines
+    concurrency: int = 1000
+    rate: float | None = None
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -45,65 +62,88 @@ def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> 
     return Target(check_api_url(url), auth_id, auth_token)
 
 
-def run_command(flow: Flow, bindings: Bindings, call: str, *, api_url: str | None,
-                sandbox: bool, json_mode: bool, environ: Mapping[str, str] | None = None
-                ) -> int:
-    """Run one flow on one call from the command line; return the exit code."""
+def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: str | None,
+                sandbox: bool, environ: Mapping[str, str] | None = None) -> int:
+    """Run `flow` on every job's call from the command line; return the exit code."""
     environ = os.environ if environ is None else environ
-    check_call_id(call)
     target = None if sandbox else target_from_environment(api_url, environ)
-    return asyncio.run(_main(flow, bindings, call, target, json_mode))
+    return asyncio.run(_main(flow, jobs, options, target))
 
 
-async def _main(flow: Flow, bindings: Bindings, call: str, target: Target | None,
-                json_mode: bool) -> int:
+async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
+                target: Target | None) -> int:
     if target is not None:
-        return (await _run(flow, bindings, call, target, json_mode)).exit_code
+        return await _run(flow, jobs, options, target)
     from ivrflow.sandbox import Sandbox, SandboxConfig
 
     async with Sandbox.serve(SandboxConfig()) as box:
         print(f"ivrflow: sandbox listening on {box.url} (nothing leaves this machine)",
               file=sys.stderr)
-        sandbox_target = Target(box.url, box.auth_id, box.auth_token)
-        result = await _run(flow, bindings, call, sandbox_target, json_mode)
-        # Show what was heard as the flow's steps show it: secrets masked as ****.
-        shown = {bindings.digits(s): bindings.shown(s) for s in flow.steps
-                 if isinstance(s, Send)}
-        heard = box.heard()
-        print(f"ivrflow: the sandbox heard {len(heard)} send(s):", file=sys.stderr)
-        for h in heard:
-            fault = f" ({h.fault})" if h.fault else ""
-            digits = shown.get(h.digits) or bindings.redact(h.digits)
-            print(f"  +{h.offset:7.3f}s  {digits:<20} on {h.leg}{fault}", file=sys.stderr)
-    return result.exit_code
+        code = await _run(flow, jobs, options, Target(box.url, box.auth_id, box.auth_token))
+        _print_heard(flow, jobs, box.heard())
+    return code
 
 
-async def _run(flow: Flow, bindings: Bindings, call: str, target: Target,
-               json_mode: bool) -> RunResult:
+def _print_heard(flow: Flow, jobs: Sequence[Job], heard: Sequence[Heard]) -> None:
+    """What the sandbox heard, shown as the flow's steps show it: secrets as ****."""
+    shown: dict[tuple[str, str], str] = {}
+    for job in jobs:
+        for step in flow.steps:
+            if isinstance(step, Send):
+                shown[job.call, job.bindings.digits(step)] = job.bindings.shown(step)
+    many = len(jobs) > 1
+    print(f"ivrflow: the sandbox heard {len(heard)} send(s):", file=sys.stderr)
+    for h in heard:
+        fault = f" ({h.fault})" if h.fault else ""
+        masked = shown.get((h.call, h.digits)) or "****"
+        who = f"{h.call}  " if many else ""
+        print(f"  {who}+{h.offset:7.3f}s  {masked:<20} on {h.leg}{fault}", file=sys.stderr)
+
+
+async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target) -> int:
     # Secret variables are masked where events are made; the token is guarded here.
-    redact: Redact = redactor([target.auth_token])
-    listener = JsonReporter(redact) if json_mode else HumanReporter(redact)
+    redact = redactor([target.auth_token])
+    pool = max(1, min(options.concurrency, len(jobs), MAX_POOL))
     async with VobizTransport(auth_id=target.auth_id, auth_token=target.auth_token,
-                              api_url=target.api_url) as transport:
-        task = asyncio.create_task(run_flow(flow, bindings, transport, call,
-                                            listener=listener))
-        with _stop_on_signals(task):
-            return await task
+                              api_url=target.api_url, max_connections=pool) as transport:
+        if not options.batch:
+            listener = JsonReporter(redact) if options.json else HumanReporter(redact)
+            job = jobs[0]
+            result = await _until_signal(run_flow(flow, job.bindings, transport, job.call,
+                                                  listener=listener))
+            return result.exit_code
+
+        clock = MonotonicClock()
+        gated = GatedTransport(transport, RateGate(clock, options.rate))
+        progress = BatchProgress(len(jobs), redact)
+        batch_listener = JsonReporter(redact) if options.json else progress
+        on_result = None if options.json else progress.finished
+        results = await _until_signal(run_batch(
+            flow, jobs, gated, concurrency=options.concurrency, clock=clock,
+            listener=batch_listener, on_result=on_result))
+        interrupted = any(r.outcome in ("interrupted", "not_started") and r.exit_code == 130
+                          for r in results)
+        code = batch_exit_code(results, interrupted)
+        if options.json:
+            ok = sum(1 for r in results if r.ok)
+            JsonReporter(redact).emit_line({"event": "batch_finished", "calls": len(results),
+                                            "ok": ok, "failed": len(results) - ok,
+                                            "exit_code": code})
+        else:
+            progress.clear()
+            print(redact(batch_table(results, len(flow.steps))), file=sys.stderr)
+        return code
 
 
-class _stop_on_signals:
-    """SIGINT and SIGTERM cancel `task` (the interpreter then reports and returns)."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, task: asyncio.Task[RunResult]) -> None:
-        self.task = task
-        self.loop = asyncio.get_running_loop()
-
-    def __enter__(self) -> None:
-        for sig in self.SIGNALS:
-            self.loop.add_signal_handler(sig, self.task.cancel)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig in self.SIGNALS:
-            self.loop.remove_signal_handler(sig)
+async def _until_signal(work: Awaitable[T]) -> T:
+    """Run `work` as a task that SIGINT and SIGTERM cancel (it then reports and returns)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)

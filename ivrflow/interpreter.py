@@ -92,14 +92,24 @@ class _Run:
         await self.clock.sleep_until(self.t0 + offset)
 
     async def request(self, pending: Awaitable[T]) -> T:
-        """Await an API request, abandoning it at the flow's deadline."""
+        """Await an API request, abandoning it at the flow's deadline.
+
+        Not `asyncio.wait_for`: before Python 3.12 it swallows a cancellation that arrives
+        as the request completes, and a stopped flow would then carry on.
+        """
         remaining = self.deadline - self.clock.now()
         if remaining <= 0:
             raise _RequestTimedOut
+        task = asyncio.ensure_future(pending)
         try:
-            return await asyncio.wait_for(pending, remaining)
-        except asyncio.TimeoutError:
-            raise _RequestTimedOut from None
+            done, _ = await asyncio.wait({task}, timeout=remaining)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            raise _RequestTimedOut
+        return task.result()
 
     # -- events -------------------------------------------------------------------------
 

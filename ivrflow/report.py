@@ -41,7 +41,10 @@ class JsonReporter:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps(event.to_json(), separators=(",", ":"))
+        self.emit_line(event.to_json())
+
+    def emit_line(self, record: dict[str, object]) -> None:
+        line = json.dumps(record, separators=(",", ":"))
         self.stream.write(self.redact(line) + "\n")
         self.stream.flush()
 
@@ -130,3 +133,68 @@ def summary_json(result: RunResult) -> dict[str, object]:
                    "attempts": s.attempts, "outcome": s.outcome, "status": s.status,
                    "detail": s.detail} for s in result.steps],
     }
+
+
+class BatchProgress:
+    """A batch in human mode: a live counts line on a terminal, a line per failed call."""
+
+    def __init__(self, total: int, redact: Redact, stream: TextIO | None = None,
+                 live: bool | None = None) -> None:
+        self.total = total
+        self.redact = redact
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.started = self.ok = self.failed = 0
+        self.shown = ""
+
+    def __call__(self, event: Event) -> None:
+        if event.type == "flow_started":
+            self.started += 1
+            self.refresh()
+
+    def finished(self, result: RunResult) -> None:
+        if result.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+            if result.outcome not in ("interrupted", "not_started", "stopped"):
+                self.clear()
+                self.stream.write(self.redact(
+                    f"{result.call}: {result.outcome} (exit {result.exit_code}): "
+                    f"{result.reason}") + "\n")
+        self.refresh()
+
+    def line(self) -> str:
+        running = self.started - self.ok - self.failed
+        return (f"running {running}, ok {self.ok}, failed {self.failed}, "
+                f"waiting {self.total - self.started} (of {self.total})")
+
+    def refresh(self) -> None:
+        if self.live:
+            text = self.line()
+            if text != self.shown:
+                self.stream.write("\r\033[K" + text)
+                self.stream.flush()
+                self.shown = text
+
+    def clear(self) -> None:
+        if self.live and self.shown:
+            self.stream.write("\r\033[K")
+            self.shown = ""
+
+
+def batch_table(results: Iterable[RunResult], total_steps: int) -> str:
+    """The final table of a batch: where each call ended, then the tally."""
+    rows = [("call", "outcome", "steps", "duration", "reason")]
+    tally: dict[str, int] = {}
+    for r in results:
+        tally[r.outcome] = tally.get(r.outcome, 0) + 1
+        rows.append((r.call, r.outcome, f"{r.steps_done}/{total_steps}", f"{r.duration:.2f}s",
+                     "" if r.ok else r.reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  "
+             f"{row[3]:>{widths[3]}}  {row[4]}".rstrip() for row in rows]
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items(),
+                                                                key=lambda kv: -kv[1]))
+    lines.append(f"{len(rows) - 1} calls: {counts}")
+    return "\n".join(lines)

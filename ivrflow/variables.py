@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ivrflow import digits as dtmf
-from ivrflow.errors import FlowInvalid, InvalidInput, Problem
+from ivrflow.errors import FlowInvalid, InvalidInput
 from ivrflow.model import Flow, Send
 from ivrflow.yamlsource import load, read_text
 
@@ -88,8 +88,14 @@ def read_vars_file(path: str | Path) -> dict[str, str]:
 
 def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
             file_values: Mapping[str, str] | None = None, file_name: str = "--vars-file",
-            environ: Mapping[str, str] | None = None) -> Bindings:
-    """Resolve every declared variable; raise `InvalidInput` listing every problem."""
+            environ: Mapping[str, str] | None = None, row: Mapping[str, str] | None = None,
+            row_where: Callable[[str], str] | None = None) -> Bindings:
+    """Resolve every declared variable; raise `InvalidInput` listing every problem.
+
+    `row` holds one batch row's values (strongest of all); `row_where(name)` says where
+    that row's cell for `name` stands, and problems of the row are reported there.
+    """
+    row = row or {}
     cli = cli or {}
     file_values = file_values or {}
     environ = os.environ if environ is None else environ
@@ -108,8 +114,12 @@ def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
     used = {name for step in flow.steps if isinstance(step, Send)
             for name in dtmf.references(step.digits)}
     for name, var in flow.variables.items():
-        at = Problem(flow.path, var.line, var.column, "")
-        if name in cli:
+        at = f"{flow.path}:{var.line}:{var.column}"
+        if row_where is not None:
+            at = row_where(name)
+        if name in row:
+            value, origin = row[name], "the calls file"
+        elif name in cli:
             value, origin = cli[name], f"--var {name}"
         elif name in file_values:
             value, origin = file_values[name], file_name
@@ -119,6 +129,8 @@ def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
             value, origin = var.default, "its default"
         else:
             how = f"pass --var {name}=..., put it in a --vars-file"
+            if row_where is not None:
+                how = f"fill its '{name}' cell, " + how
             how += f", or set {var.env}" if var.env else ""
             lines.append(_at(at, f"variable '{name}' has no value: {how}"))
             continue
@@ -144,5 +156,5 @@ def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
     raise InvalidInput("\n".join(lines))
 
 
-def _at(where: Problem, message: str) -> str:
-    return str(Problem(where.path, where.line, where.column, message))
+def _at(where: str, message: str) -> str:
+    return f"{where}: {message}"

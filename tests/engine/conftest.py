@@ -49,10 +49,11 @@ Run = Callable[..., Outcome]
 @pytest.fixture
 def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `ivrflow run FLOW --call call-1 ARGS...` in-process against a sandbox."""
+    """Run `ivrflow run FLOW --call call-1 ARGS...` in-process against a sandbox
+    (`call=None`: no --call; the arguments name the calls)."""
 
     def run(box: Sandbox | None, flow: str, *args: str, token: str | None = None,
-            url: str | None = None) -> Outcome:
+            url: str | None = None, call: str | None = "call-1") -> Outcome:
         path = tmp_path / "flow.yaml"
         path.write_text(flow, encoding="utf-8")
         if box is not None:
@@ -60,7 +61,7 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             monkeypatch.setenv("VOBIZ_AUTH_TOKEN", token or box.auth_token)
             monkeypatch.setenv("VOBIZ_API_URL", url or box.url)
         capsys.readouterr()
-        code = main(["run", str(path), "--call", "call-1", *args])
+        code = main(["run", str(path), *(["--call", call] if call else []), *args])
         captured = capsys.readouterr()
         return Outcome(code, captured.out, captured.err)
 

@@ -1,0 +1,93 @@
+"""One flow on many calls at once: bounded concurrency, isolation, one shared budget.
+
+Each call runs its own interpreter over the shared transport. A call that fails (its
+steps rejected, its call ended, an unknown outcome) affects no other call. An auth
+refusal stops every call at once, since all of them share the credentials. Cancelling
+the batch (Ctrl-C) stops every call at once, and each result says where it stood.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ivrflow.clock import Clock, MonotonicClock
+from ivrflow.errors import ExitCode
+from ivrflow.events import Listener, RunResult
+from ivrflow.interpreter import run_flow
+from ivrflow.model import Flow
+from ivrflow.transport.base import Transport
+from ivrflow.variables import Bindings
+
+# Which failure decides a batch's exit code: the first class present, in this order.
+SEVERITY = (ExitCode.INTERRUPTED, ExitCode.AUTH_REFUSED, ExitCode.INVALID_INPUT,
+            ExitCode.CALL_NOT_LIVE, ExitCode.STEP_FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    call: str
+    bindings: Bindings
+
+
+def batch_exit_code(results: Sequence[RunResult], interrupted: bool = False) -> int:
+    """0 only if every call succeeded; else the worst class present."""
+    if interrupted:
+        return int(ExitCode.INTERRUPTED)
+    codes = {r.exit_code for r in results}
+    for code in SEVERITY[1:]:
+        if int(code) in codes:
+            return int(code)
+    return int(ExitCode.OK) if codes <= {0} else int(ExitCode.STEP_FAILED)
+
+
+async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
+                    concurrency: int = 1000, clock: Clock | None = None,
+                    listener: Listener | None = None,
+                    on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """Run `flow` on every job's call, at most `concurrency` at a time; results in job order.
+
+    Never raises for call or API trouble. If the task running this is cancelled, every
+    call stops at once and the results say where each stood.
+    """
+    clock = clock or MonotonicClock()
+    slots = asyncio.Semaphore(concurrency)
+    results: dict[str, RunResult] = {}
+    stopped_by: list[RunResult] = []
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def one(job: Job) -> None:
+        try:
+            async with slots:
+                result = await run_flow(flow, job.bindings, transport, job.call, clock=clock,
+                                        listener=listener)
+        except asyncio.CancelledError:  # stopped while waiting for a slot
+            result = RunResult(job.call, flow.name, "not_started", int(ExitCode.INTERRUPTED),
+                               "not started: the batch was stopped", (), 0.0)
+        if result.outcome == "interrupted" and stopped_by:
+            first = stopped_by[0]
+            result = RunResult(job.call, flow.name, "stopped", int(ExitCode.AUTH_REFUSED),
+                               f"stopped: the API refused the credentials on call "
+                               f"{first.call}", result.steps, result.duration)
+        elif result.outcome == "not_started" and stopped_by:
+            result = RunResult(job.call, flow.name, "not_started", int(ExitCode.AUTH_REFUSED),
+                               "not started: the API refused the credentials", (), 0.0)
+        results[job.call] = result
+        if on_result is not None:
+            on_result(result)
+        if result.exit_code == ExitCode.AUTH_REFUSED and not stopped_by:
+            stopped_by.append(result)
+            for call, task in tasks.items():
+                if call != job.call:
+                    task.cancel()
+
+    for job in jobs:
+        tasks[job.call] = asyncio.create_task(one(job))
+    try:
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    except asyncio.CancelledError:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    return [results[job.call] for job in jobs]

@@ -1,0 +1,186 @@
+"""The calls of a batch: `--call` ids and `--calls FILE` rows, checked before anything runs.
+
+A calls file is CSV with a header whose first column is `call` and whose other columns
+name declared variables, or JSON Lines objects with the same keys. Each row gives one
+call and its own variable values; an empty CSV cell gives no value (the variable then
+comes from its other sources). Every problem names the file, the row (its line) and the
+column, and all of them are reported together.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivrflow.errors import InvalidInput
+from ivrflow.model import Flow
+from ivrflow.transport.vobiz import CALL_ID
+
+MAX_CALLS_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CallSpec:
+    """One call of a batch and the variable values its row gives."""
+
+    call: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    where: str = ""  # "calls.csv:3" for a file row, "" for --call
+    columns: Mapping[str, int] = field(default_factory=dict)  # variable -> 1-based column
+
+    def cell(self, name: str) -> str:
+        """Where a variable's value of this row stands, for messages."""
+        return f"{self.where}:{self.columns.get(name, 1)}" if self.where else f"--call {self.call}"
+
+
+def read_calls(ids: Sequence[str], path: str | None, flow: Flow
+               ) -> tuple[list[CallSpec], list[str]]:
+    """Every call to run, in order, and every problem found (file:row:column: ...)."""
+    problems: list[str] = []
+    specs = [CallSpec(call) for call in ids]
+    for call in ids:
+        if not CALL_ID.fullmatch(call):
+            problems.append(f"--call {call!r}: {_bad_id}")
+    if path is not None:
+        rows, file_problems = _read_file(Path(path), flow)
+        specs += rows
+        problems += file_problems
+    seen: dict[str, str] = {}
+    for spec in specs:
+        place = spec.where or "--call"
+        if spec.call in seen:
+            problems.append(f"{spec.cell('call') if spec.where else place}: call {spec.call!r} "
+                            f"appears twice in the batch (first at {seen[spec.call]}); a call "
+                            "can run only one flow at a time")
+        else:
+            seen[spec.call] = place
+    if not specs and not problems:
+        problems.append("no call to run: give --call ID or --calls FILE")
+    return specs, problems
+
+
+def report(problems: list[str], limit: int = 50) -> InvalidInput:
+    """All problems of a batch as one error, in file order, the first `limit` of them."""
+    ordered = sorted(dict.fromkeys(problems), key=_position)
+    shown = ordered[:limit]
+    if len(ordered) > limit:
+        shown.append(f"... and {len(ordered) - limit} more problem(s)")
+    return InvalidInput("\n".join(shown))
+
+
+_bad_id = ("not a valid call id: use 1-128 letters, digits, '-' or '_', starting with a "
+           "letter or digit")
+
+
+_PLACE = re.compile(r"(.*?):(\d+)(?::(\d+))?: ")
+
+
+def _position(problem: str) -> tuple[str, int, int]:
+    """(file, line, column) of a "file:line:col: ..." problem, for sorting."""
+    match = _PLACE.match(problem)
+    if match is None:
+        return problem, 0, 0
+    return match[1], int(match[2]), int(match[3] or 0)
+
+
+def _read_file(path: Path, flow: Flow) -> tuple[list[CallSpec], list[str]]:
+    display = str(path)
+    try:
+        if path.stat().st_size > MAX_CALLS_FILE_BYTES:
+            return [], [f"{display}: larger than 64 MiB; split the batch"]
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return [], [f"{display}: no such file"]
+    except UnicodeDecodeError:
+        return [], [f"{display}: not UTF-8 text; save it as UTF-8 (CSV UTF-8 in Excel)"]
+    except OSError as exc:
+        return [], [f"{display}: cannot read: {exc.strerror}"]
+    if path.suffix.lower() in (".jsonl", ".ndjson") or text.lstrip().startswith("{"):
+        return _read_jsonl(text, display, flow)
+    return _read_csv(text, display, flow)
+
+
+def _check_names(names: Iterable[str], flow: Flow, where: str) -> list[str]:
+    problems = []
+    declared = list(flow.variables)
+    for column, name in enumerate(names, start=2):
+        if name not in flow.variables:
+            close = difflib.get_close_matches(name, declared, 1)
+            tip = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(f"{where}:{column}: column '{name}' is not a variable of the flow"
+                            f"{tip}; declared: {', '.join(declared) or 'none'}")
+    return problems
+
+
+def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list[str]]:
+    reader = csv.reader(text.splitlines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        return [], [f"{display}: empty; the first line must be a header: call,<variables>"]
+    except csv.Error as exc:
+        return [], [f"{display}:1:1: not valid CSV: {exc}"]
+    header = [h.strip() for h in header]
+    if not header or header[0] != "call":
+        return [], [f"{display}:1:1: the first column must be 'call' (the header is "
+                    f"{','.join(header)!r})"]
+    problems = _check_names(header[1:], flow, f"{display}:1")
+    for index, name in enumerate(header):
+        if name in header[:index]:
+            problems.append(f"{display}:1:{index + 1}: column '{name}' appears twice")
+    columns = {name: i + 1 for i, name in enumerate(header)}
+    specs = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are allowed anywhere
+            where = f"{display}:{line}"
+            if len(row) != len(header):
+                problems.append(f"{where}:1: {len(row)} cells but the header has {len(header)}")
+                continue
+            call = row[0].strip()
+            if not CALL_ID.fullmatch(call):
+                problems.append(f"{where}:1: {call!r} is {_bad_id}")
+                continue
+            values = {name: cell for name, cell in zip(header[1:], row[1:], strict=True)
+                      if cell != ""}
+            specs.append(CallSpec(call, values, where, columns))
+    except csv.Error as exc:
+        problems.append(f"{display}:{reader.line_num}:1: not valid CSV: {exc}")
+    return specs, problems
+
+
+def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list[str]]:
+    specs, problems = [], []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{display}:{line_number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}:{exc.colno}: not valid JSON: {exc.msg}")
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("call"), str):
+            problems.append(f"{where}:1: each line must be an object with a \"call\" string")
+            continue
+        keys = [k for k in row if k != "call"]
+        columns = {name: i + 2 for i, name in enumerate(keys)}
+        bad = _check_names(keys, flow, where)
+        wrong_type = [f"{where}:{columns[k]}: \"{k}\" must be a string, not {row[k]!r}; "
+                      f"quote it: \"{k}\": \"{row[k]}\"" for k in keys
+                      if k in flow.variables and not isinstance(row[k], str)]
+        if not CALL_ID.fullmatch(row["call"]):
+            bad.append(f"{where}:1: {row['call']!r} is {_bad_id}")
+        if bad or wrong_type:
+            problems += bad + wrong_type
+            continue
+        specs.append(CallSpec(row["call"], {k: row[k] for k in keys}, where,
+                              {"call": 1, **columns}))
+    return specs, problems

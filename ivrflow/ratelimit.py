@@ -1,0 +1,65 @@
+"""One request budget for a whole batch: a rate limit, and a pause when the API says 429.
+
+`RateGate` hands out request slots spaced `1/rate` seconds apart on the flow clock
+(a token bucket of depth one, so no second ever carries more than `rate` requests plus
+the one in hand), and holds every slot back while a 429's Retry-After runs: the
+account's limit is shared, so one call's 429 slows every call. `GatedTransport` puts the
+gate in front of any transport; the interpreter does not know it is there.
+"""
+
+from __future__ import annotations
+
+from ivrflow.clock import Clock
+from ivrflow.model import Leg
+from ivrflow.transport.base import LiveOutcome, SendOutcome, Transient, Transport
+
+DEFAULT_429_PAUSE = 1.0
+
+
+class RateGate:
+    def __init__(self, clock: Clock, rate: float | None = None) -> None:
+        self.clock = clock
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_slot = float("-inf")
+        self.paused_until = float("-inf")
+
+    async def acquire(self) -> None:
+        """Wait for this request's slot (taking a slot is atomic: no await before it)."""
+        while True:
+            now = self.clock.now()
+            slot = max(now, self.next_slot, self.paused_until)
+            self.next_slot = slot + self.interval
+            if slot > now:
+                await self.clock.sleep_until(slot)
+            if self.paused_until <= self.clock.now():
+                return
+            # a 429 arrived while this request waited for its slot: wait out the pause
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request back for `seconds` from now."""
+        self.paused_until = max(self.paused_until, self.clock.now() + seconds)
+
+
+class GatedTransport:
+    """A transport whose every request passes the shared gate first."""
+
+    def __init__(self, inner: Transport, gate: RateGate) -> None:
+        self.inner = inner
+        self.gate = gate
+
+    def _observe(self, outcome: SendOutcome) -> None:
+        if isinstance(outcome, Transient) and outcome.status == 429:
+            self.gate.pause(outcome.retry_after if outcome.retry_after is not None
+                            else DEFAULT_429_PAUSE)
+
+    async def send_digits(self, call: str, digits: str, leg: Leg) -> SendOutcome:
+        await self.gate.acquire()
+        outcome = await self.inner.send_digits(call, digits, leg)
+        self._observe(outcome)
+        return outcome
+
+    async def live(self, call: str) -> LiveOutcome:
+        await self.gate.acquire()
+        outcome = await self.inner.live(call)
+        self._observe(outcome)
+        return outcome
