@@ -111,7 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the plan and send nothing")
     run.set_defaults(command=cmd_run)
 
-    schema = commands.add_parser("schema", help="print the flow JSON Schema")
+    test = commands.add_parser(
+        "test", help="play flows against their menu models on virtual time",
+        description="Run each flow that has an `expect` block against its menu model on "
+                    "virtual time; directories are searched for *.yaml and *.yml.")
+    test.add_argument("paths", nargs="+", metavar="PATH")
+    test.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
+    test.set_defaults(command=cmd_test)
+
+    schema = commands.add_parser("schema", help="print the flow (or menu) JSON Schema")
+    schema.add_argument("--menu", action="store_true", help="the menu model schema instead")
     schema.set_defaults(command=cmd_schema)
 
     _add_plugin_commands(commands)
@@ -147,13 +156,19 @@ def flow_files(paths: Sequence[str]) -> Iterator[Path]:
             yield path
 
 
+def is_menu(path: Path) -> bool:
+    """Menu models are named *.menu.yaml (or .yml); every other YAML file is a flow."""
+    return path.name.endswith((".menu.yaml", ".menu.yml"))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from ivrflow.loader import load_flow
+    from ivrflow.menu.loader import load_menu
 
     results: list[tuple[Path, list[str], list[dict[str, object]]]] = []
     for path in flow_files(args.paths):
         try:
-            load_flow(path)
+            load_menu(path) if is_menu(path) else load_flow(path)
             results.append((path, [], []))
         except FlowInvalid as exc:
             results.append((path, [str(p) for p in exc.problems],
@@ -273,5 +288,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from ivrflow.schema import schema_text
 
-    sys.stdout.write(schema_text())
+    sys.stdout.write(schema_text("menu.schema.json" if args.menu else "flow.schema.json"))
     return int(ExitCode.OK)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from ivrflow.loader import load_flow
+    from ivrflow.menu.testing import TestOutcome, junit, render, run_expectation
+
+    outcomes: list[TestOutcome] = []
+    invalid: list[tuple[str, str]] = []
+    untested = 0
+    for path in flow_files(args.paths):
+        if is_menu(path):
+            continue
+        try:
+            flow = load_flow(path)
+            if flow.expect is None:
+                untested += 1
+                continue
+            outcome = run_expectation(flow)
+        except IvrflowError as exc:  # an invalid flow or menu, or test values that fail
+            invalid.append((str(path), str(exc)))
+            print(_prefixed(str(exc)))
+            continue
+        outcomes.append(outcome)
+        print(render(outcome))
+    passed = sum(1 for o in outcomes if o.passed)
+    tally = f"{passed} passed, {len(outcomes) - passed} failed"
+    if invalid:
+        tally += f", {len(invalid)} invalid"
+    if untested:
+        tally += f" ({untested} flow(s) without an expect block not tested)"
+    print(tally)
+    if args.junit:
+        Path(args.junit).write_bytes(junit(outcomes, invalid))
+    if invalid:
+        return int(ExitCode.INVALID_INPUT)
+    if not outcomes:
+        print("ivrflow: no flow with an expect block found", file=sys.stderr)
+        return int(ExitCode.INVALID_INPUT)
+    return int(ExitCode.OK if passed == len(outcomes) else ExitCode.STEP_FAILED)

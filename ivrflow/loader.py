@@ -17,7 +17,7 @@ from ivrflow import digits as dtmf
 from ivrflow import schema
 from ivrflow.durations import format_seconds, seconds
 from ivrflow.errors import FlowInvalid, Problem
-from ivrflow.model import ConfirmLive, Flow, RetryPolicy, Send, Step, Variable, Wait
+from ivrflow.model import ConfirmLive, Expect, Flow, RetryPolicy, Send, Step, Variable, Wait
 from ivrflow.timing import earliest_start, wait_end
 from ivrflow.yamlsource import JsonPath, Source, load, read_text
 
@@ -51,10 +51,41 @@ def parse_flow(text: str, display: str = "<flow>") -> Flow:
     if problems:
         raise FlowInvalid(problems)
     flow = _build(source)
-    problems = list(_timeline_problems(flow))
+    problems = list(_timeline_problems(flow)) + list(_expect_problems(flow, source))
     if problems:
         raise FlowInvalid(problems)
     return flow
+
+
+def _expect_problems(flow: Flow, source: Source) -> Iterator[Problem]:
+    """An `expect` block must name a readable menu, one of its nodes, declared variables."""
+    expect = flow.expect
+    if expect is None:
+        return
+    for name in expect.values:
+        if name not in flow.variables:
+            close = difflib.get_close_matches(name, list(flow.variables), 1)
+            tip = f" (did you mean '{close[0]}'?)" if close else ""
+            yield source.problem(("expect", "vars", name), (
+                f"expect.vars: '{name}' is not a declared variable{tip}"), key=True)
+    from ivrflow.menu.loader import load_menu
+
+    written = source.data["expect"]["menu"]
+    if not Path(expect.menu).is_file():
+        yield source.problem(("expect", "menu"), (
+            f"expect.menu: no menu file '{written}' (looked for {expect.menu}); the path is "
+            "relative to this flow file"))
+        return
+    try:
+        menu = load_menu(expect.menu)
+    except FlowInvalid as invalid:  # the menu's own problems, located in the menu file
+        yield from invalid.problems
+        return
+    if expect.reach not in menu.nodes:
+        close = difflib.get_close_matches(expect.reach, list(menu.nodes), 1)
+        tip = f" (did you mean '{close[0]}'?)" if close else ""
+        yield source.problem(("expect", "reach"), (
+            f"expect.reach: '{expect.reach}' is not a node of {written}{tip}"))
 
 
 def _seconds(value: Any) -> float | None:
@@ -233,7 +264,15 @@ def _build(source: Source) -> Flow:
             steps.append(ConfirmLive(timeout=seconds(options.get("timeout", 30)),
                                      interval=seconds(options.get("interval", 1)),
                                      retry=_retry(spec.get("retry"), flow_retry), **common))
+    expect = None
+    if "expect" in data:
+        spec = data["expect"]
+        line, column = source.where(("expect", "reach"))
+        menu = str(Path(source.path).parent / spec["menu"])
+        expect = Expect(menu=menu, reach=spec["reach"], values=dict(spec.get("vars") or {}),
+                        line=line, column=column)
     return Flow(
+        expect=expect,
         path=source.path, name=data["name"], steps=tuple(steps),
         description=data.get("description"), leg=leg,
         tone=seconds(data.get("tone", 0.25)), gap=seconds(data.get("gap", 0)),

@@ -88,6 +88,17 @@ Step = Wait | Send | ConfirmLive
 
 
 @dataclass(frozen=True, slots=True)
+class Expect:
+    """What `ivrflow test` checks: the flow, played against `menu`, ends in node `reach`."""
+
+    menu: str  # path of the menu model, resolved against the flow file's directory
+    reach: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    line: int = 0  # of `reach`
+    column: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A loaded, valid flow."""
 
@@ -101,6 +112,7 @@ class Flow:
     timeout: float = 1800.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     variables: Mapping[str, Variable] = field(default_factory=dict)
+    expect: Expect | None = None
 
     @property
     def secrets(self) -> frozenset[str]:

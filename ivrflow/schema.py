@@ -40,11 +40,11 @@ def validator(name: str = "flow.schema.json") -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def check(source: Source) -> list[Problem]:
-    """Every schema problem of a loaded document, plus the YAML 1.1 traps it contains."""
+def check(source: Source, name: str = "flow.schema.json") -> list[Problem]:
+    """Every problem the schema `name` finds in a loaded document, plus its YAML traps."""
     problems: list[Problem] = []
     flagged: set[JsonPath] = set()
-    for error in validator().iter_errors(source.data):
+    for error in validator(name).iter_errors(source.data):
         for path, message, at_key in _explain(error, source):
             if any(path[:n] in source.broken for n in range(len(path) + 1)):
                 continue  # the reader has already said why this value is unusable

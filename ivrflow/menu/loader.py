@@ -1,0 +1,99 @@
+"""Read a menu model file: YAML -> `schemas/menu.schema.json` -> reference checks -> `Menu`."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from ivrflow import schema
+from ivrflow.durations import seconds
+from ivrflow.errors import FlowInvalid, Problem
+from ivrflow.menu.model import Menu, Node
+from ivrflow.yamlsource import JsonPath, Source, load, read_text
+
+SCHEMA = "menu.schema.json"
+ACTIONS = ("repeat", "hangup")
+
+
+def load_menu(path: str | Path) -> Menu:
+    """Read and check a menu file; raise `FlowInvalid` with every problem found."""
+    display = str(path)
+    return parse_menu(read_text(Path(path), display), display)
+
+
+def parse_menu(text: str, display: str = "<menu>") -> Menu:
+    source = load(text, display)
+    if not isinstance(source.data, dict):
+        raise FlowInvalid([source.problem((), "a menu must be a mapping with version, name, "
+                                               "start and nodes")])
+    problems = source.problems + schema.check(source, SCHEMA)
+    if problems:
+        raise FlowInvalid(problems)
+    problems = list(_reference_problems(source))
+    if problems:
+        raise FlowInvalid(problems)
+    return _build(source)
+
+
+def _reference_problems(source: Source) -> list[Problem]:
+    data: dict[str, Any] = source.data
+    nodes: dict[str, Any] = data["nodes"]
+    names = list(nodes)
+    problems: list[Problem] = []
+
+    def unknown(path: JsonPath, target: str, what: str) -> None:
+        close = difflib.get_close_matches(target, names, 1)
+        tip = f" (did you mean '{close[0]}'?)" if close else ""
+        problems.append(source.problem(path, f"{schema.label(path)}: {what} '{target}' is not "
+                                             f"a node of this menu{tip}"))
+
+    if data["start"] not in nodes:
+        unknown(("start",), data["start"], "start node")
+    for name, node in nodes.items():
+        here: JsonPath = ("nodes", name)
+        for key, target in (node.get("options") or {}).items():
+            if target not in nodes:
+                unknown((*here, "options", key), target, f"option {key} leads to")
+        target = node.get("on_timeout")
+        if target is not None and target not in ACTIONS and target not in nodes:
+            unknown((*here, "on_timeout"), target, "on_timeout: neither repeat nor hangup, and")
+        if "next" in node and node["next"] not in nodes:
+            unknown((*here, "next"), node["next"], "next")
+        kinds = [k for k in ("options", "collect") if k in node]
+        if node.get("end") and kinds:
+            problems.append(source.problem((*here, kinds[0]), (
+                f"nodes.{name}: a final node (end: true) takes no input; remove {kinds[0]}")))
+        if len(kinds) == 2:
+            problems.append(source.problem((*here, "collect"), (
+                f"nodes.{name}: a node either offers options or collects digits, not both")))
+        collect = node.get("collect")
+        if collect is not None:
+            if "next" not in node:
+                problems.append(source.problem((*here, "collect"), (
+                    f"nodes.{name}: collect needs `next:`, the node to go to once the digits "
+                    "are in")))
+            if "max" not in collect and "end" not in collect:
+                problems.append(source.problem((*here, "collect"), (
+                    f"nodes.{name}.collect: give max, end or both, or collection never ends")))
+        elif "next" in node:
+            problems.append(source.problem((*here, "next"), (
+                f"nodes.{name}.next: only a collect node has next; use options or "
+                "on_timeout to move on")))
+    return problems
+
+
+def _build(source: Source) -> Menu:
+    data: dict[str, Any] = source.data
+    nodes = {}
+    for name, spec in data["nodes"].items():
+        line, column = source.where(("nodes", name), key=True)
+        collect = spec.get("collect") or {}
+        nodes[name] = Node(
+            name=name, prompt=seconds(spec["prompt"]), barge_in=spec.get("barge_in", True),
+            timeout=seconds(spec.get("timeout", 5)), on_timeout=spec.get("on_timeout", "repeat"),
+            max_repeats=spec.get("max_repeats", 2), options=dict(spec.get("options") or {}),
+            collect_max=collect.get("max"), collect_end=collect.get("end"),
+            collect_min=collect.get("min", 1), next=spec.get("next"),
+            end=spec.get("end", False), line=line, column=column)
+    return Menu(source.path, data["name"], data["start"], nodes)

@@ -1,0 +1,143 @@
+"""The menu as a state machine on a clock.
+
+Time only moves forward. `advance(t)` plays the menu's own events up to `t` (prompts
+ending, input timeouts, repeats, hang-ups); `press(digit, t)` is a key arriving at `t`.
+Everything that happens is kept in `trace`, with times since the call began, so a test
+can say exactly why a recipe went astray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivrflow.menu.model import Menu, Node
+
+
+@dataclass(frozen=True, slots=True)
+class Happening:
+    t: float  # seconds since the call began
+    kind: str  # enter, digit, ignored, unknown_key, timeout, hangup, collected
+    node: str
+    digit: str | None = None
+    detail: str = ""
+    secret: bool = False  # the digit came from a secret variable: never show it
+
+    def shown_digit(self) -> str:
+        return "a secret digit" if self.secret else f"digit '{self.digit}'"
+
+
+class MenuSimulator:
+    def __init__(self, menu: Menu, start: float) -> None:
+        self.menu = menu
+        self.t0 = start
+        self.trace: list[Happening] = []
+        self.hung_up_at: float | None = None
+        self.repeats = 0
+        self.collected = ""
+        self._secret = False
+        self.node: Node = menu.nodes[menu.start]
+        self.prompt_end = self.input_deadline = start
+        self._enter(self.node, start, "the call begins")
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def hung_up(self) -> bool:
+        return self.hung_up_at is not None
+
+    def _note(self, t: float, kind: str, digit: str | None = None, detail: str = "") -> None:
+        self.trace.append(Happening(round(t - self.t0, 6), kind, self.node.name, digit, detail,
+                                    self._secret and digit is not None))
+
+    def _enter(self, node: Node, t: float, why: str, *, replay: bool = False) -> None:
+        if not replay:
+            self.repeats = 0
+        self.node = node
+        self.collected = ""
+        self.prompt_end = t + node.prompt
+        self.input_deadline = self.prompt_end + node.timeout
+        self._note(t, "enter", detail=why)
+
+    # -- time -------------------------------------------------------------------------
+
+    def advance(self, t: float) -> None:
+        """Play the menu's own events (timeouts) up to time `t`."""
+        # a key that arrives exactly at the deadline is still in time
+        while not self.hung_up and not self.node.end and self.input_deadline < t:
+            self._timeout(self.input_deadline)
+
+    def _timeout(self, t: float) -> None:
+        node = self.node
+        if node.collects and len(self.collected) >= max(node.collect_min, 1):
+            self._finish_collect(t, "the input timeout ended collection")
+            return
+        self._note(t, "timeout", detail=f"no input for {node.timeout:g} s after the prompt")
+        action = node.on_timeout
+        if action == "hangup" or (action == "repeat" and self.repeats >= node.max_repeats):
+            self.hung_up_at = t
+            self._note(t, "hangup", detail="on_timeout: hangup" if action == "hangup"
+                       else f"no input after {node.max_repeats} repeat(s)")
+        elif action == "repeat":
+            self.repeats += 1
+            self._enter(node, t, f"repeat {self.repeats} of {node.max_repeats}", replay=True)
+        else:
+            self._enter(self.menu.nodes[action], t, f"on_timeout from '{node.name}'")
+
+    # -- input ------------------------------------------------------------------------
+
+    def press(self, digit: str, t: float, *, secret: bool = False) -> None:
+        """A key reaches the menu at time `t` (`secret`: never show which)."""
+        self.advance(t)
+        self._secret = secret
+        try:
+            self._press(digit, t)
+        finally:
+            self._secret = False
+
+    def _press(self, digit: str, t: float) -> None:
+        node = self.node
+        if self.hung_up:
+            self._note(t, "ignored", digit, "the menu had hung up")
+            return
+        if node.end:
+            self._note(t, "ignored", digit, f"'{node.name}' is a final node")
+            return
+        if t < self.prompt_end and not node.barge_in:
+            self._note(t, "ignored", digit, f"during the prompt of '{node.name}' "
+                                            "(barge_in false)")
+            return
+        if node.collects:
+            self._collect(digit, t)
+        elif digit in node.options:
+            self._note(t, "digit", digit, "an option")
+            self._enter(self.menu.nodes[node.options[digit]], t, f"a key in '{node.name}'")
+        elif node.options:
+            self._note(t, "unknown_key", digit, f"'{node.name}' has no such option; the "
+                                                "prompt replays")
+            self._enter(node, t, "an unknown key", replay=True)
+        else:
+            self._note(t, "ignored", digit, f"'{node.name}' takes no input")
+
+    def _collect(self, digit: str, t: float) -> None:
+        node = self.node
+        if digit == node.collect_end:
+            if len(self.collected) < node.collect_min:
+                self._note(t, "unknown_key", digit, f"the end key after only "
+                                                    f"{len(self.collected)} digit(s); "
+                                                    f"'{node.name}' needs {node.collect_min}: "
+                                                    "the prompt replays")
+                self._enter(node, t, "too few digits", replay=True)
+                return
+            self._finish_collect(t, "the end key")
+            return
+        self.collected += digit
+        self._note(t, "digit", digit, f"collected {len(self.collected)}")
+        self.input_deadline = t + node.timeout  # the timeout now runs from the last digit
+        if node.collect_max is not None and len(self.collected) >= node.collect_max:
+            self._finish_collect(t, f"{node.collect_max} digits collected")
+
+    def _finish_collect(self, t: float, why: str) -> None:
+        node = self.node
+        self._note(t, "collected", detail=f"{len(self.collected)} digit(s): {why}")
+        assert node.next is not None  # the loader makes sure of it
+        self._enter(self.menu.nodes[node.next], t, f"after collecting in '{node.name}'")

@@ -1,0 +1,124 @@
+"""`ivrflow test`: play each flow's `expect` block against its menu, on virtual time.
+
+The flow runs through the real interpreter; only the transport (the menu simulator) and
+the clock (virtual) stand in for the phone call, so a test sees the timing a live run
+would produce, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ivrflow.clock import VirtualClock
+from ivrflow.events import RunResult
+from ivrflow.interpreter import run_flow
+from ivrflow.menu.loader import load_menu
+from ivrflow.menu.simulator import Happening
+from ivrflow.menu.transport import MenuTransport
+from ivrflow.model import Flow, Send
+from ivrflow.variables import resolve
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome:
+    flow: Flow
+    passed: bool
+    final: str  # the node the call ended in ("" if the menu hung up)
+    path: tuple[Happening, ...]  # the nodes entered, in order
+    reason: str  # why it failed ("" when it passed)
+    virtual: float  # seconds of call time played
+    wall: float  # seconds it took to play them
+    result: RunResult
+
+
+def run_expectation(flow: Flow) -> TestOutcome:
+    """Play `flow` against the menu of its `expect` block; the flow must have one."""
+    assert flow.expect is not None
+    started = time.perf_counter()
+    menu = load_menu(flow.expect.menu)
+    bindings = resolve(flow, cli=flow.expect.values, environ={})
+    secret = {bindings.digits(s) for s in flow.steps
+              if isinstance(s, Send) and bindings.shown(s) != bindings.digits(s)}
+    clock = VirtualClock()
+    transport = MenuTransport(menu, clock, flow.tone, is_secret=secret.__contains__)
+    result = asyncio.run(run_flow(flow, bindings, transport, "test-call", clock=clock))
+    simulator = transport.simulator
+    simulator.advance(clock.now())
+    final = "" if simulator.hung_up else simulator.node.name
+    passed = result.ok and final == flow.expect.reach
+    path = tuple(h for h in simulator.trace if h.kind == "enter")
+    reason = "" if passed else _explain(flow, result, simulator.trace, transport.sends, final)
+    return TestOutcome(flow, passed, final, path, reason, clock.now() - simulator.t0,
+                       time.perf_counter() - started, result)
+
+
+def _explain(flow: Flow, result: RunResult, trace: Sequence[Happening],
+             sends: Sequence[tuple[float, str]], final: str) -> str:
+    """The first thing that went astray, in the recipe author's terms."""
+    assert flow.expect is not None
+    for happening in trace:
+        t = happening.t
+        if happening.kind == "ignored":
+            if "barge_in false" in happening.detail:
+                return (f"{happening.shown_digit()} at {t:.2f} s arrived during the prompt of "
+                        f"'{happening.node}' (barge_in false) and was ignored")
+            return f"{happening.shown_digit()} at {t:.2f} s was ignored: {happening.detail}"
+        if happening.kind == "unknown_key":
+            return f"{happening.shown_digit()} at {t:.2f} s in '{happening.node}': " \
+                   f"{happening.detail}"
+        if happening.kind == "timeout":
+            later = [at for at, _ in sends if at > t]
+            then = (f"the next send came at {later[0]:.1f} s" if later
+                    else "no more digits were sent")
+            return f"'{happening.node}' timed out at {t:.1f} s waiting for input: {then}"
+    if not result.ok:
+        return f"the flow failed: {result.reason}"
+    where = f"in '{final}'" if final else "after the menu hung up"
+    return (f"the flow ended at {result.duration:.2f} s {where}, not in "
+            f"'{flow.expect.reach}'")
+
+
+def render(outcome: TestOutcome) -> str:
+    """Two or three lines: verdict, the path with times, and why it failed."""
+    flow = outcome.flow
+    assert flow.expect is not None
+    verdict = "PASS" if outcome.passed else "FAIL"
+    head = (f"{verdict} {flow.path}: reached '{outcome.final}'" if outcome.passed else
+            f"{verdict} {flow.path}: expected to reach '{flow.expect.reach}'")
+    head += f" ({outcome.virtual:.1f} s of call in {outcome.wall * 1000:.0f} ms)"
+    path = " -> ".join(f"{h.node} {h.t:.2f}s{_note(h)}" for h in outcome.path)
+    lines = [head, f"  path: {path}"]
+    if outcome.reason:
+        lines.append(f"  why: {outcome.reason}")
+    return "\n".join(lines)
+
+
+def _note(entered: Happening) -> str:
+    """Why a node was entered again, when it was: a timeout's repeat or a replay."""
+    if entered.detail.startswith("repeat"):
+        return " (repeat)"
+    if entered.detail in ("an unknown key", "too few digits"):
+        return f" (replayed: {entered.detail})"
+    return ""
+
+
+def junit(outcomes: Sequence[TestOutcome], invalid: Sequence[tuple[str, str]]) -> bytes:
+    """A JUnit XML report: one test case per flow; invalid files are errors."""
+    failures = sum(1 for o in outcomes if not o.passed)
+    suite = ET.Element("testsuite", name="ivrflow", tests=str(len(outcomes) + len(invalid)),
+                       failures=str(failures), errors=str(len(invalid)),
+                       time=f"{sum(o.wall for o in outcomes):.3f}")
+    for outcome in outcomes:
+        case = ET.SubElement(suite, "testcase", classname=outcome.flow.name,
+                             name=outcome.flow.path, time=f"{outcome.wall:.3f}")
+        if not outcome.passed:
+            failure = ET.SubElement(case, "failure", message=outcome.reason)
+            failure.text = render(outcome)
+    for path, message in invalid:
+        case = ET.SubElement(suite, "testcase", classname="invalid", name=path)
+        ET.SubElement(case, "error", message=message.splitlines()[0]).text = message
+    return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
