@@ -41,6 +41,7 @@ def test_wheel_installs_and_validates_outside_the_repository(tmp_path: Path) -> 
     work = tmp_path / "elsewhere"
     work.mkdir()
     shutil.copy(ROOT / "flows" / "ebt-balance.yaml", work / "ebt.yaml")
+    shutil.copy(ROOT / "flows" / "ebt-balance.menu.yaml", work)
     (work / "bad.yaml").write_text("version: 1\nname: x\nsteps:\n  - send: 1234\n")
     ivrflow = env / "bin" / "ivrflow"
     ok = run(ivrflow, "validate", "ebt.yaml", cwd=work)
