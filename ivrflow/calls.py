@@ -173,9 +173,11 @@ def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], li
         keys = [k for k in row if k != "call"]
         columns = {name: i + 2 for i, name in enumerate(keys)}
         bad = _check_names(keys, flow, where)
-        wrong_type = [f"{where}:{columns[k]}: \"{k}\" must be a string, not {row[k]!r}; "
-                      f"quote it: \"{k}\": \"{row[k]}\"" for k in keys
-                      if k in flow.variables and not isinstance(row[k], str)]
+        wrong_type = [f"{where}:{columns[k]}: \"{k}\" must be a string, not {shown}; "
+                      "quote it" for k in keys
+                      if k in flow.variables and not isinstance(row[k], str)
+                      for shown in ["a " + type(row[k]).__name__ if flow.variables[k].secret
+                                    else repr(row[k])]]
         if not CALL_ID.fullmatch(row["call"]):
             bad.append(f"{where}:1: {row['call']!r} is {_bad_id}")
         if bad or wrong_type:

@@ -23,7 +23,12 @@ from ivrflow.interpreter import run_flow
 from ivrflow.model import Flow, Send
 from ivrflow.ratelimit import GatedTransport, RateGate
 from ivrflow.report import BatchProgress, HumanReporter, JsonReporter, batch_table, redactor
-from ivrflow.transport.vobiz import DEFAULT_API_URL, VobizTransport, check_api_url
+from ivrflow.transport.vobiz import (
+    DEFAULT_API_URL,
+    VobizTransport,
+    check_api_url,
+    check_credentials,
+)
 
 if TYPE_CHECKING:
     from ivrflow.sandbox import Heard
@@ -58,6 +63,7 @@ def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> 
     if missing:
         raise InvalidInput(f"set {' and '.join(missing)} to your Vobiz credentials (or use "
                            "--sandbox to try the flow on the built-in sandbox)")
+    check_credentials(auth_id, auth_token)
     url = api_url or environ.get("VOBIZ_API_URL") or DEFAULT_API_URL
     return Target(check_api_url(url), auth_id, auth_token)
 

@@ -1,8 +1,11 @@
 """Walk a flow on one call: timing by deadlines, retries by policy, digits at most once.
 
 Rules that keep a live call safe:
-- a send whose outcome is unknown is never repeated unless its policy says `unknown: true`;
-- before any retry of a send, the call is checked to be still live;
+- a send whose outcome is unknown is never repeated unless its policy says `unknown: true`,
+  and once any attempt's outcome was unknown, every later report of the step says the
+  digits may have played;
+- before any retry of a send, the call is confirmed live; if it is not, or cannot be
+  confirmed, nothing more is sent;
 - after the API says the call is gone (404), nothing more is sent;
 - nothing is sent after the flow's deadline; a request still in flight then is abandoned
   and reported as of unknown outcome.
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -21,7 +24,7 @@ from ivrflow.durations import format_seconds
 from ivrflow.errors import ExitCode
 from ivrflow.events import Event, Listener, RunResult, StepRecord
 from ivrflow.model import ConfirmLive, Flow, Send, Step, Wait
-from ivrflow.retrying import DeadlineReached, TryAgain, with_retries
+from ivrflow.retrying import DeadlineReached, RetryHook, TryAgain, with_retries
 from ivrflow.timing import earliest_start, playback, wait_end
 from ivrflow.transport.base import (
     Accepted,
@@ -35,6 +38,8 @@ from ivrflow.transport.base import (
 from ivrflow.variables import Bindings
 
 T = TypeVar("T")
+MAX_REASON = 300  # characters of free text (an API's message) kept in a reason
+MAYBE = "the digits may or may not have been played"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +51,12 @@ class _Stop(Exception):
     reason: str
 
 
-class _RequestTimedOut(Exception):
-    """A request was abandoned at the flow's deadline."""
+class _NoAnswer(Exception):
+    """A request was abandoned at its deadline (or never made: no time was left)."""
+
+    def __init__(self, started: bool) -> None:
+        super().__init__()
+        self.started = started
 
 
 async def run_flow(flow: Flow, bindings: Bindings, transport: Transport, call: str, *,
@@ -72,7 +81,7 @@ class _Run:
         self.listener = listener
         self.t0 = 0.0
         self.records: list[StepRecord] = []
-        self.sending = False  # a DTMF request is in flight
+        self.maybe_played = False  # an attempt of the current send had an unknown outcome
 
     # -- time ---------------------------------------------------------------------------
 
@@ -91,16 +100,16 @@ class _Run:
                         "without sending anything more")
         await self.clock.sleep_until(self.t0 + offset)
 
-    async def request(self, pending: Awaitable[T]) -> T:
-        """Await an API request, abandoning it at the flow's deadline.
+    async def request(self, make: Callable[[], Awaitable[T]], until: float | None = None) -> T:
+        """Make an API request, abandoning it at `until` (default: the flow's deadline).
 
         Not `asyncio.wait_for`: before Python 3.12 it swallows a cancellation that arrives
         as the request completes, and a stopped flow would then carry on.
         """
-        remaining = self.deadline - self.clock.now()
+        remaining = min(until or self.deadline, self.deadline) - self.clock.now()
         if remaining <= 0:
-            raise _RequestTimedOut
-        task = asyncio.ensure_future(pending)
+            raise _NoAnswer(started=False)
+        task = asyncio.ensure_future(make())
         try:
             done, _ = await asyncio.wait({task}, timeout=remaining)
         except asyncio.CancelledError:
@@ -108,7 +117,7 @@ class _Run:
             raise
         if not done:
             task.cancel()
-            raise _RequestTimedOut
+            raise _NoAnswer(started=True)
         return task.result()
 
     # -- events -------------------------------------------------------------------------
@@ -118,12 +127,15 @@ class _Run:
             return
         for key, value in fields.items():
             # digits and details are masked where they are made; free text (an API's
-            # error message, say) may echo a secret and is redacted here
+            # error message, say) may echo a secret and is redacted, then shortened
             if isinstance(value, str) and key not in ("digits", "detail"):
-                fields[key] = self.bindings.redact(value)
-        self.listener(Event(type_, self.call, self.offset(), step.number if step else None,
-                            step.kind if step else None, step.name if step else None,
-                            dict(fields)))
+                fields[key] = _shorten(self.bindings.redact(value))
+        event = Event(type_, self.call, self.offset(), step.number if step else None,
+                      step.kind if step else None, step.name if step else None, dict(fields))
+        try:
+            self.listener(event)
+        except OSError:  # the reader went away (a closed pipe): the call matters more
+            self.listener = None
 
     # -- the walk -----------------------------------------------------------------------
 
@@ -140,22 +152,22 @@ class _Run:
             outcome, code = "interrupted", ExitCode.INTERRUPTED
             reason = "interrupted; nothing more was sent"
             current = self.records[-1] if self.records else None
-            if current is not None and current.outcome == "pending":
-                if self.sending:
-                    current.outcome = "unknown"
+            if current is not None and current.outcome in ("pending", "unknown"):
+                step = self.flow.steps[current.number - 1]
+                if current.outcome == "unknown" or self.maybe_played:
                     reason = (f"interrupted during step {current.number} while its digits were "
-                              "being sent: they may or may not have been played; nothing more "
-                              "was sent")
+                              f"being sent: {MAYBE}; nothing more was sent")
+                    self.fail(step, current, _Stop("unknown", code, reason))
                 else:
-                    current.outcome = "interrupted"
                     reason = f"interrupted during step {current.number}; nothing more was sent"
-                current.end = self.offset()
+                    self.fail(step, current, _Stop("interrupted", code, reason))
             if sys.version_info >= (3, 11):
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
-        result = RunResult(self.call, self.flow.name, outcome, int(code),
-                           self.bindings.redact(reason), tuple(self.records), self.offset())
+        reason = _shorten(self.bindings.redact(reason))
+        result = RunResult(self.call, self.flow.name, outcome, int(code), reason,
+                           tuple(self.records), self.offset())
         self.emit("flow_finished", outcome=outcome, exit_code=int(code), reason=reason,
                   steps_done=result.steps_done, steps=len(self.flow.steps))
         return result
@@ -168,25 +180,11 @@ class _Run:
             await self.sleep_to(start, step)
             record = StepRecord(step.number, step.kind, step.name, self.offset())
             self.records.append(record)
-            if isinstance(step, Wait):
-                end = wait_end(step, start)
-                record.detail = (f"until {format_seconds(step.until)}" if step.until is not None
-                                 else format_seconds(step.seconds or 0.0))
-                self.emit("step_started", step, wait=end - start)
-                await self.sleep_to(end, step)
-            elif isinstance(step, Send):
-                record.detail = self.bindings.shown(step)
-                self.emit("step_started", step, digits=record.detail, leg=step.leg)
-                digits = self.bindings.digits(step)
-                accepted_at = await self.send(step, record, digits)
-                end = accepted_at + playback(digits, self.flow.tone)
-                last_action_end = end
-            else:
-                assert isinstance(step, ConfirmLive)
-                record.detail = f"up to {format_seconds(step.timeout)}"
-                self.emit("step_started", step, timeout=step.timeout, interval=step.interval)
-                await self.confirm_live(step, record)
-                end = self.offset()
+            try:
+                end = await self.step(step, record, start)
+            except _Stop as stop:
+                raise self.fail(step, record, stop) from None
+            if not isinstance(step, Wait):
                 last_action_end = end
             record.end = end  # a send ends when its digits have played
             record.outcome = "ok"
@@ -195,7 +193,30 @@ class _Run:
                       detail=record.detail, end=round(end, 6))
             previous_end = end
 
+    async def step(self, step: Step, record: StepRecord, start: float) -> float:
+        """Carry out one step that began at offset `start`; return the offset it ends at."""
+        if isinstance(step, Wait):
+            end = wait_end(step, start)
+            record.detail = (f"until {format_seconds(step.until)}" if step.until is not None
+                             else format_seconds(step.seconds or 0.0))
+            self.emit("step_started", step, wait=end - start)
+            await self.sleep_to(end, step)
+            return end
+        if isinstance(step, Send):
+            record.detail = self.bindings.shown(step)
+            self.emit("step_started", step, digits=record.detail, leg=step.leg)
+            digits = self.bindings.digits(step)
+            return await self.send(step, record, digits) + playback(digits, self.flow.tone)
+        assert isinstance(step, ConfirmLive)
+        record.detail = f"up to {format_seconds(step.timeout)}"
+        self.emit("step_started", step, timeout=step.timeout, interval=step.interval)
+        await self.confirm_live(step, record)
+        return self.offset()
+
     def fail(self, step: Step, record: StepRecord, stop: _Stop) -> _Stop:
+        if isinstance(step, Send) and self.maybe_played and MAYBE not in stop.reason:
+            stop = _Stop(stop.outcome, stop.exit_code,
+                         f"{stop.reason} (an earlier attempt's outcome was unknown: {MAYBE})")
         record.outcome = stop.outcome
         record.end = self.offset()
         self.emit("step_finished", step, outcome=stop.outcome, attempts=record.attempts,
@@ -203,7 +224,7 @@ class _Run:
                   detail=record.detail)
         return stop
 
-    def on_retry(self, step: Step, record: StepRecord):  # type: ignore[no-untyped-def]
+    def on_retry(self, step: Step) -> RetryHook:
         def hook(attempt: int, failure: TryAgain, pause: float) -> None:
             self.emit("attempt_failed", step, attempt=attempt, status=failure.status,
                       reason=failure.reason, retry_in=round(pause, 3))
@@ -213,23 +234,27 @@ class _Run:
 
     async def send(self, step: Send, record: StepRecord, digits: str) -> float:
         """Send the digits; return the offset at which the API accepted them."""
+        self.maybe_played = False
 
         async def attempt(number: int) -> float:
             if number > 1:
-                await self.still_live(step, record)
+                await self.confirm_still_live(step)
             record.attempts = number
             started = self.clock.now()
-            self.sending = True
             try:
-                outcome = await self.request(self.transport.send_digits(self.call, digits,
-                                                                        step.leg))
-            except _RequestTimedOut:
+                outcome = await self.request(
+                    lambda: self.transport.send_digits(self.call, digits, step.leg))
+            except _NoAnswer as none:
+                if not none.started:
+                    raise _Stop("deadline", ExitCode.STEP_FAILED,
+                                "the flow's timeout was reached before the digits could be "
+                                "sent; nothing was sent") from None
                 raise _Stop("unknown", ExitCode.STEP_FAILED,
                             f"the flow's timeout of {format_seconds(self.flow.timeout)} passed "
-                            "while the digits were being sent: they may or may not have been "
-                            "played") from None
-            finally:
-                self.sending = False
+                            f"while the digits were being sent: {MAYBE}") from None
+            except asyncio.CancelledError:
+                record.outcome = "unknown"  # stopped mid-request: the server may have it
+                raise
             record.latency = self.clock.now() - started
             record.status = outcome.status
             if isinstance(outcome, Accepted):
@@ -238,46 +263,53 @@ class _Run:
                 raise TryAgain(outcome.message, status=outcome.status,
                                retry_after=outcome.retry_after, outcome=outcome)
             if isinstance(outcome, Unknown):
+                self.maybe_played = True
                 if step.retry.unknown:
                     raise TryAgain(outcome.message, status=outcome.status, outcome=outcome)
                 raise _Stop("unknown", ExitCode.STEP_FAILED,
-                            f"outcome unknown ({outcome.message}): the digits may or may not "
-                            "have been played, so they were not sent again (set retry.unknown: "
-                            "true to allow that)")
+                            f"outcome unknown ({outcome.message}): {MAYBE}, so they were not "
+                            "sent again (set retry.unknown: true to allow that)")
             raise self.refusal(outcome, "the digits")
 
         try:
-            return await with_retries(attempt, step.retry, self.clock,
-                                      deadline=self.deadline,
-                                      on_retry=self.on_retry(step, record))
-        except _Stop as stop:
-            raise self.fail(step, record, stop) from None
+            return await with_retries(attempt, step.retry, self.clock, deadline=self.deadline,
+                                      on_retry=self.on_retry(step))
         except TryAgain as last:
-            maybe = " (the digits may or may not have been played)" \
-                if isinstance(last.outcome, Unknown) else ""
-            raise self.fail(step, record, _Stop(
-                "failed", ExitCode.STEP_FAILED,
-                f"gave up after {record.attempts} attempt(s): {last.reason}{maybe}")) from None
+            raise _Stop("failed", ExitCode.STEP_FAILED,
+                        f"gave up after {record.attempts} attempt(s): {last.reason}") from None
         except DeadlineReached as reached:
-            raise self.fail(step, record, _Stop(
-                "deadline", ExitCode.STEP_FAILED,
-                f"the flow's timeout would pass before the next attempt; last error: "
-                f"{reached.last.reason}")) from None
-
-    async def still_live(self, step: Step, record: StepRecord) -> None:
-        """Before retrying a send: stop if the API says the call has ended."""
-        try:
-            outcome = await self.request(self.transport.live(self.call))
-        except _RequestTimedOut:
             raise _Stop("deadline", ExitCode.STEP_FAILED,
-                        "the flow's timeout passed while checking the call") from None
-        if isinstance(outcome, CallGone):
-            raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
-                        f"the call is no longer live ({outcome.message}); not retrying")
-        if isinstance(outcome, AuthDenied):
+                        "the flow's timeout would pass before the next attempt; last error: "
+                        f"{reached.last.reason}") from None
+
+    async def confirm_still_live(self, step: Send) -> None:
+        """Before retrying a send: go on only if the API confirms the call is live."""
+
+        async def check(number: int) -> None:
+            try:
+                outcome = await self.request(lambda: self.transport.live(self.call))
+            except _NoAnswer:
+                raise _Stop("deadline", ExitCode.STEP_FAILED, "the flow's timeout passed while "
+                            "confirming the call before a retry; not retrying") from None
+            if isinstance(outcome, Accepted):
+                return
+            if isinstance(outcome, CallGone):
+                raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
+                            f"the call is no longer live ({outcome.message}); not retrying")
+            if isinstance(outcome, (Transient, Unknown)):
+                retry_after = outcome.retry_after if isinstance(outcome, Transient) else None
+                raise TryAgain(f"live check: {outcome.message}", status=outcome.status,
+                               retry_after=retry_after)
             raise self.refusal(outcome, "the live-call check")
-        # Transient or unknown trouble with the check: a send to a call that has ended is
-        # answered 404 without playing anything, so retrying the send stays safe.
+
+        try:
+            await with_retries(check, step.retry, self.clock, deadline=self.deadline,
+                               on_retry=self.on_retry(step))
+        except (TryAgain, DeadlineReached) as exc:
+            last = exc if isinstance(exc, TryAgain) else exc.last
+            raise _Stop("failed", ExitCode.STEP_FAILED,
+                        f"could not confirm the call is live before retrying "
+                        f"({last.reason}); not retrying") from None
 
     def refusal(self, outcome: Rejected | AuthDenied | CallGone, what: str) -> _Stop:
         if isinstance(outcome, AuthDenied):
@@ -293,26 +325,29 @@ class _Run:
     # -- confirm_live -------------------------------------------------------------------
 
     async def confirm_live(self, step: ConfirmLive, record: StepRecord) -> None:
+        """Poll at start, start + interval, ... and at the step's end, until live.
+
+        Polls stop at the step's timeout or the flow's deadline, whichever comes first; a
+        poll still unanswered an interval later is abandoned.
+        """
         began = self.clock.now()
-        give_up = min(began + step.timeout, self.deadline)
-        polls = 0
-        last_answer = ""
+        step_end = began + step.timeout
+        give_up = min(step_end, self.deadline)
+        said_not_live = ""
 
         async def poll(number: int) -> bool:
-            nonlocal last_answer
+            nonlocal said_not_live
             record.attempts += 1
             started = self.clock.now()
-            try:
-                outcome = await self.request(self.transport.live(self.call))
-            except _RequestTimedOut:
-                raise _Stop("deadline", ExitCode.STEP_FAILED,
-                            "the flow's timeout passed while checking the call") from None
+            # a poll may take one interval past the step's end (the last poll is at its end)
+            outcome = await self.request(lambda: self.transport.live(self.call),
+                                         until=give_up + step.interval)
             record.latency = self.clock.now() - started
             record.status = outcome.status
             if isinstance(outcome, Accepted):
                 return True
             if isinstance(outcome, CallGone):
-                last_answer = outcome.message
+                said_not_live = outcome.message
                 return False
             if isinstance(outcome, (Transient, Unknown)):
                 retry_after = outcome.retry_after if isinstance(outcome, Transient) else None
@@ -320,27 +355,40 @@ class _Run:
                                outcome=outcome)
             raise self.refusal(outcome, "the live-call check")
 
+        polls = 0
         try:
             while True:
-                live = await with_retries(poll, step.retry, self.clock, deadline=give_up,
-                                          on_retry=self.on_retry(step, record))
-                if live:
+                polled_at = self.clock.now()
+                if await with_retries(poll, step.retry, self.clock, deadline=give_up,
+                                      on_retry=self.on_retry(step)):
                     return
+                if polled_at >= give_up or self.clock.now() >= give_up:
+                    break
                 polls += 1
-                next_poll = began + polls * step.interval
-                if next_poll > give_up:
-                    raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
-                                f"the call was not live within {format_seconds(step.timeout)} "
-                                f"({last_answer})")
-                await self.clock.sleep_until(next_poll)
-        except _Stop as stop:
-            raise self.fail(step, record, stop) from None
+                await self.clock.sleep_until(min(began + polls * step.interval, give_up))
+        except _NoAnswer:
+            pass  # the last poll was still unanswered when time ran out
         except (TryAgain, DeadlineReached) as exc:
             last = exc if isinstance(exc, TryAgain) else exc.last
-            raise self.fail(step, record, _Stop(
-                "failed", ExitCode.STEP_FAILED,
-                f"could not check whether the call is live: {last.reason}")) from None
+            if not said_not_live:
+                raise _Stop("failed", ExitCode.STEP_FAILED,
+                            f"could not check whether the call is live: {last.reason}") from None
+        if give_up < step_end:
+            raise _Stop("deadline", ExitCode.STEP_FAILED,
+                        f"the flow's timeout of {format_seconds(self.flow.timeout)} passed while "
+                        "waiting for the call to be live")
+        if said_not_live:
+            raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
+                        f"the call was not live within {format_seconds(step.timeout)} "
+                        f"({said_not_live})")
+        raise _Stop("failed", ExitCode.STEP_FAILED,
+                    f"could not confirm the call is live within {format_seconds(step.timeout)}: "
+                    "the live-call check got no answer")
 
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."

@@ -44,7 +44,9 @@ class JsonReporter:
         self.emit_line(event.to_json())
 
     def emit_line(self, record: dict[str, object]) -> None:
-        line = json.dumps(record, separators=(",", ":"))
+        # redact the values before encoding: JSON escaping could hide a secret's text
+        clean = {k: self.redact(v) if isinstance(v, str) else v for k, v in record.items()}
+        line = json.dumps(clean, separators=(",", ":"))
         self.stream.write(self.redact(line) + "\n")
         self.stream.flush()
 
@@ -62,6 +64,7 @@ class HumanReporter:
         self.colour = use_colour(self.stream) if colour is None else colour
         self.total = 0
         self.started: dict[int, float] = {}
+        self.legs: dict[int, str] = {}
 
     def paint(self, text: str, tone: str) -> str:
         return f"\033[{_COLOURS[tone]}m{text}\033[0m" if self.colour else text
@@ -78,10 +81,10 @@ class HumanReporter:
                        f"{self.total} steps")
         elif event.type == "step_started" and event.step is not None:
             self.started[event.step] = event.t
+            self.legs[event.step] = str(fields.get("leg") or "")
         elif event.type == "attempt_failed":
-            status = f"HTTP {fields['status']}" if fields.get("status") else "no answer"
             self.write(self.paint(
-                f"{'':>9}  attempt {fields['attempt']} failed ({status}: {fields['reason']}); "
+                f"{'':>9}  attempt {fields['attempt']} failed ({fields['reason']}); "
                 f"retrying in {fields['retry_in']:.2f}s", "warn"))
         elif event.type == "step_finished" and event.step is not None:
             self.write(self.step_line(event))
@@ -92,8 +95,10 @@ class HumanReporter:
         fields = event.fields
         start = self.started.get(event.step or 0, event.t)
         what = event.kind or ""
-        if event.kind == "send" or event.kind == "wait":
+        if event.kind in ("send", "wait"):
             what += f" {fields.get('detail', '')}"
+        if event.kind == "send":
+            what += f" on {self.legs.get(event.step or 0, '')}"
         label = f"{what} ({event.name})" if event.name else what
         ok = fields.get("outcome") == "ok"
         result = "ok" if ok else str(fields.get("outcome"))

@@ -42,11 +42,10 @@ class Bindings:
         return [self.values[name] for name in self.secrets if self.values.get(name)]
 
     def redact(self, text: str) -> str:
-        """`text` with every secret value replaced by ****."""
-        for name in self.secrets:
-            value = self.values.get(name)
-            if value:
-                text = text.replace(value, "****")
+        """`text` with every secret value replaced by ****, longest first (a secret may
+        contain another)."""
+        for value in sorted(self.secret_values(), key=len, reverse=True):
+            text = text.replace(value, "****")
         return text
 
 

@@ -40,10 +40,11 @@ def test_human_lines() -> None:
         report(event)
     lines = out.getvalue().splitlines()
     assert lines[0] == "ivrflow: demo on call c1, 2 steps"
-    assert "attempt 1 failed (HTTP 503: HTTP 503 token ****); retrying in 0.50s" in lines[1]
-    assert lines[2].split() == ["1.000s", "1/2", "send", "1", "(english)", "ok", "202", "4ms",
-                                "2", "attempts"]
-    assert lines[3].split()[:6] == ["1.850s", "2/2", "send", "****#", "rejected", "400"]
+    assert "attempt 1 failed (HTTP 503 token ****); retrying in 0.50s" in lines[1]
+    assert lines[2].split() == ["1.000s", "1/2", "send", "1", "on", "aleg", "(english)", "ok",
+                                "202", "4ms", "2", "attempts"]
+    assert lines[3].split()[:8] == ["1.850s", "2/2", "send", "****#", "on", "aleg",
+                                    "rejected", "400"]
     assert lines[4].strip() == "the API rejected the digits"
     assert lines[5] == "rejected (exit 1): the API rejected the digits; 1/2 steps in 1.90s"
     assert "\033[" not in out.getvalue()

@@ -15,7 +15,6 @@ This adapter never retries; retry policy belongs to the interpreter.
 from __future__ import annotations
 
 import email.utils
-import json
 import re
 import time
 from typing import Any
@@ -40,6 +39,9 @@ DEFAULT_API_URL = "https://api.vobiz.ai"
 MAX_RETRY_AFTER = 60.0
 CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=5.0, pool=10.0)
+# Cut only far beyond what is shown (reasons are redacted, then shortened to 300
+# characters), so a cut never splits a secret that could then be shown in part.
+MAX_MESSAGE = 10_000
 
 
 def check_call_id(call: str) -> str:
@@ -50,17 +52,40 @@ def check_call_id(call: str) -> str:
     return call
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+CREDENTIAL = re.compile(r"[\x21-\x7e]{1,256}")  # printable ASCII, no spaces or line breaks
+AUTH_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
 def check_api_url(url: str) -> str:
-    """An http(s) base URL without a path, query or credentials."""
+    """An https base URL without a path, query or credentials (http only on loopback)."""
+    if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+        raise InvalidInput("invalid API URL: it carries credentials; give them in "
+                           "VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN instead")
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        parsed = None
-    if (parsed is None or parsed.scheme not in ("http", "https") or not parsed.host
-            or parsed.userinfo or parsed.query or parsed.path not in ("", "/")):
+        scheme, host, path, port = parsed.scheme, parsed.host, parsed.path, parsed.port
+    except Exception:
+        scheme = host = path = ""
+        port = -1
+    if (scheme not in ("http", "https") or not host or "?" in url or "#" in url
+            or path not in ("", "/") or not (port is None or 0 < port < 65536)):
         raise InvalidInput(f"invalid API URL {url!r}: give a base URL such as "
                            f"{DEFAULT_API_URL} or http://127.0.0.1:8765")
+    if scheme == "http" and host not in LOOPBACK:
+        raise InvalidInput(f"invalid API URL {url!r}: use https (plain http would send the "
+                           "auth token in clear; it is allowed only for 127.0.0.1)")
     return url.rstrip("/")
+
+
+def check_credentials(auth_id: str, auth_token: str) -> None:
+    """Credentials that can go in a URL path and an HTTP header; never echoes the token."""
+    if not AUTH_ID.fullmatch(auth_id):
+        raise InvalidInput("VOBIZ_AUTH_ID is not a valid account id (letters, digits, '_', "
+                           "'-' and '.', like MA_XXXXXXXX)")
+    if not CREDENTIAL.fullmatch(auth_token):
+        raise InvalidInput("VOBIZ_AUTH_TOKEN holds spaces, line breaks or non-ASCII "
+                           "characters; check how it was set")
 
 
 class VobizTransport:
@@ -69,7 +94,9 @@ class VobizTransport:
     def __init__(self, *, auth_id: str, auth_token: str, api_url: str = DEFAULT_API_URL,
                  timeout: httpx.Timeout = DEFAULT_TIMEOUT, max_connections: int = 10,
                  client: httpx.AsyncClient | None = None) -> None:
+        check_credentials(auth_id, auth_token)
         self.auth_id = auth_id
+        self._token = auth_token
         self.api_url = check_api_url(api_url)
         self._read_timeout = timeout.read
         self._client = client or httpx.AsyncClient(
@@ -103,8 +130,13 @@ class VobizTransport:
         except httpx.TimeoutException:
             return Unknown(None, f"no answer within {self._read_timeout:g}s")
         except httpx.TransportError as exc:
-            return Unknown(None, f"connection lost after sending ({_exc_text(exc)})")
-        return _classify(response, safe=False)
+            return Unknown(None, f"connection lost after sending ({self._text(exc)})")
+        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding)
+            return Unknown(None, f"the answer could not be read ({self._text(exc)})")
+        return _classify(response, safe=False, token=self._token)
+
+    def _text(self, exc: Exception) -> str:
+        return _clean(_exc_text(exc), self._token)
 
     async def live(self, call: str) -> LiveOutcome:
         try:
@@ -113,9 +145,9 @@ class VobizTransport:
             return Transient(None, _connect_reason(exc))
         except httpx.TimeoutException:
             return Transient(None, f"no answer within {self._read_timeout:g}s")
-        except httpx.TransportError as exc:
-            return Transient(None, f"connection lost ({_exc_text(exc)})")
-        outcome = _classify(response, safe=True)
+        except httpx.RequestError as exc:
+            return Transient(None, f"connection lost ({self._text(exc)})")
+        outcome = _classify(response, safe=True, token=self._token)
         if isinstance(outcome, Accepted):
             state = _live_state(response)
             if state is not None:
@@ -123,12 +155,12 @@ class VobizTransport:
         return outcome
 
 
-def _classify(response: httpx.Response, *, safe: bool) -> SendOutcome:
+def _classify(response: httpx.Response, *, safe: bool, token: str = "") -> SendOutcome:
     """Map an HTTP answer to an outcome; `safe`: the request had no side effect."""
     status = response.status_code
     if 200 <= status < 300:
         return Accepted(status)
-    message = error_message(response)
+    message = _clean(error_message(response), token)
     if status in (401, 403):
         return AuthDenied(status, message)
     if status == 404:
@@ -144,7 +176,7 @@ def _live_state(response: httpx.Response) -> str | None:
     """None when the body says the call is in progress (or says nothing), else its state."""
     try:
         body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not text, or absurdly nested
         return None
     if not isinstance(body, dict):
         return None
@@ -164,16 +196,22 @@ def error_message(response: httpx.Response) -> str:
     text = ""
     try:
         body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
             error = error.get("message") or error.get("code")
         text = str(error or body.get("message") or "")
-    text = " ".join(text.split())[:200]
+    text = " ".join(text.split())[:MAX_MESSAGE]
     reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
     return f"{reason}: {text}" if text else reason
+
+
+def _clean(text: str, token: str) -> str:
+    """No control characters (terminal escapes) and never the token."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return text.replace(token, "****") if token else text
 
 
 def retry_after(value: str | None) -> float | None:

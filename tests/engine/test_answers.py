@@ -114,15 +114,18 @@ def test_unknown_outcome_retried_when_the_recipe_allows(sandbox: Start, run_cli:
 
 
 def test_connection_refused_is_retried_then_gives_up(run_cli: Run, sandbox: Start) -> None:
-    """Connection refused: retried (nothing delivered) up to the attempts, then exit 1."""
+    """Connection refused: nothing was delivered, so a retry is allowed, but only once the
+    call is confirmed live; with the API unreachable that never happens: exit 1."""
     box = sandbox()
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = run_cli(box, FAST + "steps:\n  - send: '1'\n", url=f"http://127.0.0.1:{port}")
     assert result.code == 1
-    assert "gave up after 3 attempt(s): could not connect" in result.err
-    assert result.err.count("attempt 1 failed") == 1 and result.err.count("attempt 2 failed") == 1
+    assert "could not confirm the call is live before retrying (live check: could not " \
+        "connect" in result.err
+    assert result.err.count("attempt 1 failed") == 2  # the send, then the first check
+    assert result.err.count("attempt 2 failed") == 1  # the second check
 
 
 def test_send_after_hangup_mid_flow_stops(sandbox: Start, run_cli: Run) -> None:
