@@ -72,9 +72,10 @@ def _expect_problems(flow: Flow, source: Source) -> Iterator[Problem]:
 
     written = source.data["expect"]["menu"]
     if not Path(expect.menu).is_file():
+        looked = f" (looked for {expect.menu})" if expect.menu != written else ""
         yield source.problem(("expect", "menu"), (
-            f"expect.menu: no menu file '{written}' (looked for {expect.menu}); the path is "
-            "relative to this flow file"))
+            f"expect.menu: no menu file '{written}'{looked}; the path is relative to this "
+            "flow file"))
         return
     try:
         menu = load_menu(expect.menu)

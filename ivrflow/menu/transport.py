@@ -24,7 +24,7 @@ class MenuTransport:
         self.tone = tone
         self.is_secret = is_secret
         self.simulator = MenuSimulator(menu, clock.now())
-        self.sends: list[tuple[float, str]] = []  # (time since the call began, digits)
+        self.sends: list[tuple[float, str]] = []  # every send asked for: (time, digits)
 
     def _gone(self) -> CallGone:
         at = (self.simulator.hung_up_at or 0.0) - self.simulator.t0
@@ -32,11 +32,11 @@ class MenuTransport:
 
     async def send_digits(self, call: str, digits: str, leg: Leg) -> SendOutcome:
         now = self.clock.now()
+        secret = self.is_secret(digits)
+        self.sends.append((now - self.simulator.t0, "****" if secret else digits))
         self.simulator.advance(now)
         if self.simulator.hung_up:
             return self._gone()
-        secret = self.is_secret(digits)
-        self.sends.append((now - self.simulator.t0, "****" if secret else digits))
         t = now
         for char in digits:
             if char in DTMF:
