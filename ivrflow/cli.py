@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="API base URL (default: $VOBIZ_API_URL or https://api.vobiz.ai)")
     run.add_argument("--sandbox", action="store_true",
                      help="run against a built-in sandbox API on 127.0.0.1 instead")
+    run.add_argument("--menu", metavar="FILE",
+                     help="with --sandbox: a menu model (*.menu.yaml) that answers the call "
+                          "in real time, printing its path as it goes")
     run.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan and send nothing")
@@ -280,8 +283,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if batch:
             print(f"\n(the plan of the first call; {len(jobs)} calls in all, nothing sent)")
         return int(ExitCode.OK)
+    menu = None
+    if args.menu is not None:
+        if not args.sandbox:
+            raise InvalidInput("--menu plays a menu model behind the built-in sandbox: add "
+                               "--sandbox")
+        from ivrflow.menu.loader import load_menu
+
+        menu = load_menu(args.menu)
     options = Options(json=args.json, batch=batch, concurrency=args.concurrency,
-                      rate=args.rate)
+                      rate=args.rate, menu=menu)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 

@@ -12,7 +12,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,6 +31,7 @@ from ivrflow.transport.vobiz import (
 )
 
 if TYPE_CHECKING:
+    from ivrflow.menu.model import Menu
     from ivrflow.sandbox import Heard
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class Options:
     batch: bool = False  # a table at the end instead of per-step lines
     concurrency: int = 1000
     rate: float | None = None
+    menu: Menu | None = None  # with the sandbox: a menu model that answers in real time
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -82,12 +84,34 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
         return await _run(flow, jobs, options, target)
     from ivrflow.sandbox import Sandbox, SandboxConfig
 
-    async with Sandbox.serve(SandboxConfig()) as box:
+    menus = None
+    if options.menu is not None:
+        from ivrflow.menu.live import LiveMenus
+
+        menus = LiveMenus(options.menu, {job.call: _secret_test(flow, job) for job in jobs},
+                          flow.tone)
+    async with Sandbox.serve(SandboxConfig(),
+                             on_heard=None if menus is None else menus.heard) as box:
         print(f"ivrflow: sandbox listening on {box.url} (nothing leaves this machine)",
               file=sys.stderr)
-        code = await _run(flow, jobs, options, Target(box.url, box.auth_id, box.auth_token))
+        watcher = None if menus is None else asyncio.create_task(menus.watch(box.hangup))
+        try:
+            code = await _run(flow, jobs, options,
+                              Target(box.url, box.auth_id, box.auth_token))
+        finally:
+            if watcher is not None and menus is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+                await menus.settle(box.hangup)
         _print_heard(flow, jobs, box.heard())
     return code
+
+
+def _secret_test(flow: Flow, job: Job) -> Callable[[str], bool]:
+    """Whether a digit string sent on this job's call carries a secret."""
+    secret = {job.bindings.digits(s) for s in flow.steps
+              if isinstance(s, Send) and job.bindings.shown(s) != job.bindings.digits(s)}
+    return secret.__contains__
 
 
 def _print_heard(flow: Flow, jobs: Sequence[Job], heard: Sequence[Heard]) -> None:

@@ -73,6 +73,10 @@ def _reference_problems(source: Source) -> list[Problem]:
                 problems.append(source.problem((*here, "collect"), (
                     f"nodes.{name}: collect needs `next:`, the node to go to once the digits "
                     "are in")))
+            if collect.get("min", 1) > collect.get("max", collect.get("min", 1)):
+                problems.append(source.problem((*here, "collect", "min"), (
+                    f"nodes.{name}.collect: min {collect['min']} is more than max "
+                    f"{collect['max']}")))
             if "max" not in collect and "end" not in collect:
                 problems.append(source.problem((*here, "collect"), (
                     f"nodes.{name}.collect: give max, end or both, or collection never ends")))
@@ -80,6 +84,33 @@ def _reference_problems(source: Source) -> list[Problem]:
             problems.append(source.problem((*here, "next"), (
                 f"nodes.{name}.next: only a collect node has next; use options or "
                 "on_timeout to move on")))
+    problems += _instant_loops(source, nodes)
+    return problems
+
+
+def _instant_loops(source: Source, nodes: dict[str, Any]) -> list[Problem]:
+    """Nodes whose on_timeout chain comes back to them without any time passing."""
+    def instant(name: str) -> str | None:
+        node = nodes.get(name) or {}
+        target = node.get("on_timeout")
+        if seconds(node.get("prompt", 1)) + seconds(node.get("timeout", 5)) == 0 \
+                and target in nodes:
+            return str(target)
+        return None
+
+    problems: list[Problem] = []
+    reported: set[str] = set()
+    for start in nodes:
+        chain, name = [start], instant(start)
+        while name is not None and name not in chain:
+            chain.append(name)
+            name = instant(name)
+        if name == start and not reported & set(chain):
+            reported |= set(chain)
+            loop = " -> ".join([*chain, start])
+            problems.append(source.problem(("nodes", start), (
+                f"nodes {loop} loop forever without time passing (prompt and timeout 0); "
+                "give one of them a prompt or a timeout"), key=True))
     return problems
 
 

@@ -62,17 +62,27 @@ class MenuSimulator:
 
     def advance(self, t: float) -> None:
         """Play the menu's own events (timeouts) up to time `t`."""
-        # a key that arrives exactly at the deadline is still in time
-        while not self.hung_up and not self.node.end and self.input_deadline < t:
+        # a key that arrives exactly at the deadline is still in time, where keys count
+        while not self.hung_up and not self.node.end and (
+                self.input_deadline < t
+                or (self.input_deadline == t and not self._takes_input(self.node))):
             self._timeout(self.input_deadline)
+
+    @staticmethod
+    def _takes_input(node: Node) -> bool:
+        return bool(node.options) or node.collects
 
     def _timeout(self, t: float) -> None:
         node = self.node
         if node.collects and len(self.collected) >= max(node.collect_min, 1):
             self._finish_collect(t, "the input timeout ended collection")
             return
-        self._note(t, "timeout", detail=f"no input for {node.timeout:g} s after the prompt")
         action = node.on_timeout
+        if action not in ("repeat", "hangup") and not self._takes_input(node):
+            # an announcement: moving on when it ends is its normal course, not a timeout
+            self._enter(self.menu.nodes[action], t, f"after '{node.name}'")
+            return
+        self._note(t, "timeout", detail=f"no input for {node.timeout:g} s after the prompt")
         if action == "hangup" or (action == "repeat" and self.repeats >= node.max_repeats):
             self.hung_up_at = t
             self._note(t, "hangup", detail="on_timeout: hangup" if action == "hangup"
@@ -112,9 +122,7 @@ class MenuSimulator:
             self._note(t, "digit", digit, "an option")
             self._enter(self.menu.nodes[node.options[digit]], t, f"a key in '{node.name}'")
         elif node.options:
-            self._note(t, "unknown_key", digit, f"'{node.name}' has no such option; the "
-                                                "prompt replays")
-            self._enter(node, t, "an unknown key", replay=True)
+            self._invalid(t, digit, f"'{node.name}' has no such option")
         else:
             self._note(t, "ignored", digit, f"'{node.name}' takes no input")
 
@@ -122,11 +130,8 @@ class MenuSimulator:
         node = self.node
         if digit == node.collect_end:
             if len(self.collected) < node.collect_min:
-                self._note(t, "unknown_key", digit, f"the end key after only "
-                                                    f"{len(self.collected)} digit(s); "
-                                                    f"'{node.name}' needs {node.collect_min}: "
-                                                    "the prompt replays")
-                self._enter(node, t, "too few digits", replay=True)
+                self._invalid(t, digit, f"the end key after only {len(self.collected)} "
+                                        f"digit(s); '{node.name}' needs {node.collect_min}")
                 return
             self._finish_collect(t, "the end key")
             return
@@ -135,6 +140,19 @@ class MenuSimulator:
         self.input_deadline = t + node.timeout  # the timeout now runs from the last digit
         if node.collect_max is not None and len(self.collected) >= node.collect_max:
             self._finish_collect(t, f"{node.collect_max} digits collected")
+
+    def _invalid(self, t: float, digit: str, why: str) -> None:
+        """An invalid entry replays the prompt; like timeouts, they count toward
+        max_repeats, after which the menu hangs up (as real menus do)."""
+        node = self.node
+        if self.repeats >= node.max_repeats:
+            self._note(t, "unknown_key", digit, f"{why}; too many invalid entries")
+            self.hung_up_at = t
+            self._note(t, "hangup", detail=f"after {node.max_repeats} replay(s)")
+            return
+        self.repeats += 1
+        self._note(t, "unknown_key", digit, f"{why}; the prompt replays")
+        self._enter(node, t, "an invalid entry", replay=True)
 
     def _finish_collect(self, t: float, why: str) -> None:
         node = self.node

@@ -47,12 +47,14 @@ def run_expectation(flow: Flow) -> TestOutcome:
     transport = MenuTransport(menu, clock, flow.tone, is_secret=secret.__contains__)
     result = asyncio.run(run_flow(flow, bindings, transport, "test-call", clock=clock))
     simulator = transport.simulator
-    simulator.advance(clock.now())
+    # the flow ends when its last step does: a send's digits still play after the request
+    end = max([clock.now()] + [simulator.t0 + r.end for r in result.steps if r.end is not None])
+    simulator.advance(end)
     final = "" if simulator.hung_up else simulator.node.name
     passed = result.ok and final == flow.expect.reach
     path = tuple(h for h in simulator.trace if h.kind == "enter")
     reason = "" if passed else _explain(flow, result, simulator.trace, transport.sends, final)
-    return TestOutcome(flow, passed, final, path, reason, clock.now() - simulator.t0,
+    return TestOutcome(flow, passed, final, path, reason, end - simulator.t0,
                        time.perf_counter() - started, result)
 
 
@@ -72,9 +74,9 @@ def _explain(flow: Flow, result: RunResult, trace: Sequence[Happening],
                    f"{happening.detail}"
         if happening.kind == "timeout":
             later = [at for at, _ in sends if at > t]
-            then = (f"the next send came at {later[0]:.1f} s" if later
+            then = (f"the next key came at {later[0]:.2f} s" if later
                     else "no more digits were sent")
-            return f"'{happening.node}' timed out at {t:.1f} s waiting for input: {then}"
+            return f"'{happening.node}' timed out at {t:.2f} s waiting for input: {then}"
     if not result.ok:
         return f"the flow failed: {result.reason}"
     where = f"in '{final}'" if final else "after the menu hung up"
@@ -101,8 +103,8 @@ def _note(entered: Happening) -> str:
     """Why a node was entered again, when it was: a timeout's repeat or a replay."""
     if entered.detail.startswith("repeat"):
         return " (repeat)"
-    if entered.detail in ("an unknown key", "too few digits"):
-        return f" (replayed: {entered.detail})"
+    if entered.detail == "an invalid entry":
+        return " (replayed: an invalid entry)"
     return ""
 
 

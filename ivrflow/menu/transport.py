@@ -24,7 +24,8 @@ class MenuTransport:
         self.tone = tone
         self.is_secret = is_secret
         self.simulator = MenuSimulator(menu, clock.now())
-        self.sends: list[tuple[float, str]] = []  # every send asked for: (time, digits)
+        # every send asked for: (when its first key reaches the menu, digits shown)
+        self.sends: list[tuple[float, str]] = []
 
     def _gone(self) -> CallGone:
         at = (self.simulator.hung_up_at or 0.0) - self.simulator.t0
@@ -33,7 +34,8 @@ class MenuTransport:
     async def send_digits(self, call: str, digits: str, leg: Leg) -> SendOutcome:
         now = self.clock.now()
         secret = self.is_secret(digits)
-        self.sends.append((now - self.simulator.t0, "****" if secret else digits))
+        lead = sum(PAUSES[c] for c in digits[: len(digits) - len(digits.lstrip("wW"))])
+        self.sends.append((now + lead - self.simulator.t0, "****" if secret else digits))
         self.simulator.advance(now)
         if self.simulator.hung_up:
             return self._gone()

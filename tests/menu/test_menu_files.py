@@ -138,8 +138,8 @@ def test_late_input_explained(tmp_path: Path) -> None:
     menu = GOOD_MENU.replace("timeout: 4s", "timeout: 4s\n    on_timeout: hangup")
     outcome = run_expectation(load_flow(write(tmp_path, late, menu)))
     assert not outcome.passed
-    assert outcome.reason == ("'account' timed out at 11.0 s waiting for input: the next "
-                              "send came at 14.4 s")
+    assert outcome.reason == ("'account' timed out at 11.00 s waiting for input: the next "
+                              "key came at 14.40 s")
 
 
 def test_secret_digits_never_in_reports(tmp_path: Path) -> None:
@@ -190,3 +190,55 @@ def test_shipped_recipes_pass() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 failed" in result.stdout
+
+
+def test_explanation_skips_an_announcement_for_the_real_cause(tmp_path: Path) -> None:
+    """After an announcement, a wrong key is the reason given, not the announcement's end."""
+    menu = ("version: 1\nname: a\nstart: notice\nnodes:\n"
+            "  notice: {prompt: 3s, timeout: 0s, on_timeout: menu}\n"
+            "  menu: {prompt: 2s, options: {'1': done}}\n  done: {prompt: 1s, end: true}\n")
+    flow = ("version: 1\nname: a\nsteps:\n  - wait: 4s\n  - send: '2'\n"
+            "expect: {menu: m.menu.yaml, reach: done}\n")
+    outcome = run_expectation(load_flow(write(tmp_path, flow, menu)))
+    assert outcome.reason == ("digit '2' at 4.00 s in 'menu': 'menu' has no such option; the "
+                              "prompt replays")
+
+
+def test_pauses_before_the_first_key_count_in_explanations(tmp_path: Path) -> None:
+    """'the next key came at' is when the first key arrives, after leading w/W pauses."""
+    menu = ("version: 1\nname: p\nstart: pin\nnodes:\n"
+            "  pin: {prompt: 2s, timeout: 3s, on_timeout: hangup, collect: {end: '#'}, "
+            "next: done}\n  done: {prompt: 1s, end: true}\n")
+    flow = ("version: 1\nname: p\nsteps:\n  - wait: 4500ms\n  - send: 'W1234#'\n"
+            "expect: {menu: m.menu.yaml, reach: done}\n")
+    outcome = run_expectation(load_flow(write(tmp_path, flow, menu)))
+    assert outcome.reason == ("'pin' timed out at 5.00 s waiting for input: the next key "
+                              "came at 5.50 s")
+
+
+def test_run_with_sandbox_and_menu_in_real_time(tmp_path: Path) -> None:
+    """run --sandbox --menu: the menu answers in real time, prints its path, and hangs up
+    the sandbox call when it hangs up, so the flow meets a 404 (exit 3)."""
+    menu = ("version: 1\nname: h\nstart: ask\nnodes:\n"
+            "  ask: {prompt: 200ms, timeout: 200ms, on_timeout: hangup, options: {'1': ok}}\n"
+            "  ok: {prompt: 100ms, end: true}\n")
+    (tmp_path / "h.menu.yaml").write_text(menu)
+    good = tmp_path / "good.yaml"
+    good.write_text("version: 1\nname: g\ntone: 50ms\nsteps:\n  - send: '1'\n")
+    late = tmp_path / "late.yaml"
+    late.write_text("version: 1\nname: l\nsteps:\n  - wait: 800ms\n  - send: '1'\n")
+    ran = [subprocess.run([sys.executable, "-m", "ivrflow", "run", str(flow), "--call", "c",
+                           "--sandbox", "--menu", str(tmp_path / "h.menu.yaml")],
+                          capture_output=True, text=True, timeout=60) for flow in (good, late)]
+    assert ran[0].returncode == 0, ran[0].stderr
+    assert "-> ok (a key in 'ask')" in ran[0].stderr
+    assert ran[1].returncode == 3
+    assert "hangup in ask" in ran[1].stderr
+
+
+def test_menu_needs_the_sandbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--menu without --sandbox is a command-line error (exit 2)."""
+    flow = tmp_path / "f.yaml"
+    flow.write_text("version: 1\nname: f\nsteps:\n  - send: '1'\n")
+    assert main(["run", str(flow), "--call", "c", "--menu", "x.menu.yaml"]) == 2
+    assert "add --sandbox" in capsys.readouterr().err

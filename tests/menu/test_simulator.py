@@ -136,3 +136,59 @@ def test_secret_digits_are_marked() -> None:
     s = sim()
     s.press("7", 101.0, secret=True)
     assert s.trace[1].secret and s.trace[1].shown_digit() == "a secret digit"
+
+
+ANNOUNCE = """\
+version: 1
+name: a
+start: notice
+nodes:
+  notice: {prompt: 3s, timeout: 0s, on_timeout: menu}
+  menu: {prompt: 2s, max_repeats: 1, options: {"1": done}}
+  done: {prompt: 1s, end: true}
+"""
+
+
+def test_announcement_moves_on_without_a_timeout() -> None:
+    """A node that takes no input moves on when it ends: not reported as a timeout."""
+    s = MenuSimulator(parse_menu(ANNOUNCE, "a.yaml"), 0.0)
+    s.advance(3.5)
+    assert s.node.name == "menu"
+    assert [h.kind for h in s.trace] == ["enter", "enter"]
+
+
+def test_key_at_the_end_of_an_announcement_reaches_the_next_node() -> None:
+    """A key exactly as an announcement ends counts in the node that follows."""
+    s = MenuSimulator(parse_menu(ANNOUNCE, "a.yaml"), 0.0)
+    s.press("1", 3.0)
+    assert s.node.name == "done"
+
+
+def test_invalid_entries_run_out() -> None:
+    """Invalid keys replay the prompt up to max_repeats, then the menu hangs up."""
+    s = MenuSimulator(parse_menu(ANNOUNCE, "a.yaml"), 0.0)
+    s.press("7", 4.0)
+    assert s.node.name == "menu" and not s.hung_up
+    s.press("7", 5.0)
+    assert s.hung_up and s.trace[-1].kind == "hangup"
+
+
+def test_zero_time_loops_and_min_over_max_are_refused() -> None:
+    """Menus that would loop without time passing, or could never collect, are refused."""
+    import pytest
+
+    from ivrflow.errors import FlowInvalid
+
+    loop = ("version: 1\nname: l\nstart: one\nnodes:\n"
+            "  one: {prompt: 0s, timeout: 0s, on_timeout: two}\n"
+            "  two: {prompt: 0s, timeout: 0s, on_timeout: one}\n")
+    with pytest.raises(FlowInvalid) as caught:
+        parse_menu(loop, "l.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "l.yaml:5:3: nodes one -> two -> one loop forever without time passing (prompt and "
+        "timeout 0); give one of them a prompt or a timeout"]
+    collect = ("version: 1\nname: c\nstart: a\nnodes:\n"
+               "  a: {prompt: 1s, collect: {min: 6, max: 4}, next: b}\n"
+               "  b: {prompt: 1s, end: true}\n")
+    with pytest.raises(FlowInvalid, match="min 6 is more than max 4"):
+        parse_menu(collect, "c.yaml")

@@ -1,0 +1,82 @@
+"""A menu model behind the sandbox, in real time: `ivrflow run --sandbox --menu FILE`.
+
+Each call gets a simulator of the menu, started with the flow. Digits the sandbox hears
+are pressed into it, one tone apart, as the engine's timing says they play; a watcher
+advances it with the clock, prints each node it enters as it happens, and hangs the
+sandbox call up when the menu hangs up, so the flow meets a real 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+from ivrflow.digits import DTMF, PAUSES
+from ivrflow.menu.model import Menu
+from ivrflow.menu.simulator import Happening, MenuSimulator
+from ivrflow.sandbox import Heard
+
+
+class LiveMenus:
+    def __init__(self, menu: Menu, calls: Mapping[str, Callable[[str], bool]], tone: float,
+                 stream: TextIO | None = None) -> None:
+        """`calls` maps each call id to a test of whether a digit string is secret."""
+        self.tone = tone
+        self.secret = calls
+        self.stream = stream or sys.stderr
+        start = time.monotonic()
+        self.simulators = {call: MenuSimulator(menu, start) for call in calls}
+        self.shown = dict.fromkeys(calls, 0)
+        self.many = len(calls) > 1
+
+    def heard(self, heard: Heard) -> None:
+        """The sandbox's on_heard listener: play the digits into the call's menu."""
+        simulator = self.simulators.get(heard.call)
+        if simulator is None:
+            return
+        secret = self.secret[heard.call](heard.digits)
+        t = heard.t
+        for char in heard.digits:
+            if char in DTMF:
+                simulator.press(char, t, secret=secret)
+                t += self.tone
+            else:
+                t += PAUSES[char]
+
+    async def watch(self, hangup: Callable[[str], object], every: float = 0.05) -> None:
+        """Advance every menu with the clock and print what happens, until cancelled."""
+        while True:
+            self.step(hangup)
+            await asyncio.sleep(every)
+
+    def step(self, hangup: Callable[[str], object]) -> None:
+        now = time.monotonic()
+        for call, simulator in self.simulators.items():
+            simulator.advance(now)
+            news = [h for h in simulator.trace[self.shown[call]:] if h.t <= now - simulator.t0]
+            self.shown[call] += len(news)
+            for happening in news:
+                if happening.kind != "digit":  # the path, and what went astray
+                    self.stream.write(self.line(call, happening) + "\n")
+                if happening.kind == "hangup":
+                    hangup(call)
+        self.stream.flush()
+
+    async def settle(self, hangup: Callable[[str], object]) -> None:
+        """After the flow: let the last digits play into the menus, then print the rest."""
+        latest = max((s.t0 + h.t for s in self.simulators.values() for h in s.trace),
+                     default=0.0)
+        await asyncio.sleep(max(0.0, latest - time.monotonic()))
+        self.step(hangup)
+
+    def line(self, call: str, h: Happening) -> str:
+        who = f" {call}" if self.many else ""
+        if h.kind == "enter":
+            what = f"-> {h.node} ({h.detail})"
+        else:
+            digit = f"{h.shown_digit()}, " if h.digit else ""
+            what = f"{h.kind.replace('_', ' ')} in {h.node}: {digit}{h.detail}"
+        return f"  menu{who} {h.t:7.2f}s  {what}"
