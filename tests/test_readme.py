@@ -27,3 +27,20 @@ def test_readme_documents_every_exit_code() -> None:
 
     for code in ExitCode:
         assert f"| {int(code)} |" in README
+
+
+def test_readme_worked_failure_is_real_output() -> None:
+    """The README's `ivrflow test examples/broken` listing is what the command prints."""
+    import re
+    import subprocess
+    import sys
+
+    shown = README.split("$ ivrflow test examples/broken\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run([sys.executable, "-m", "ivrflow", "test", "examples/broken"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+
+    def normal(text: str) -> str:
+        return re.sub(r"in \d+ ms\)", "in N ms)", text).strip()
+
+    assert normal(result.stdout) == normal(shown)
