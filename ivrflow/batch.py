@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ivrflow.clock import Clock, MonotonicClock
 from ivrflow.errors import ExitCode
-from ivrflow.events import Listener, RunResult
+from ivrflow.events import Event, Listener, RunResult
 from ivrflow.interpreter import run_flow
 from ivrflow.model import Flow
 from ivrflow.transport.base import Transport
@@ -57,22 +57,26 @@ async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
     stopped_by: list[RunResult] = []
     tasks: dict[str, asyncio.Task[None]] = {}
 
+    def why_stopped() -> tuple[str, int, str] | None:
+        if not stopped_by:
+            return None  # Ctrl-C: the interpreter's own "interrupted"
+        return ("stopped", int(ExitCode.AUTH_REFUSED),
+                f"stopped: the API refused the credentials on call {stopped_by[0].call}")
+
     async def one(job: Job) -> None:
         try:
             async with slots:
                 result = await run_flow(flow, job.bindings, transport, job.call, clock=clock,
-                                        listener=listener)
+                                        listener=listener, stop_reason=why_stopped)
         except asyncio.CancelledError:  # stopped while waiting for a slot
-            result = RunResult(job.call, flow.name, "not_started", int(ExitCode.INTERRUPTED),
-                               "not started: the batch was stopped", (), 0.0)
-        if result.outcome == "interrupted" and stopped_by:
-            first = stopped_by[0]
-            result = RunResult(job.call, flow.name, "stopped", int(ExitCode.AUTH_REFUSED),
-                               f"stopped: the API refused the credentials on call "
-                               f"{first.call}", result.steps, result.duration)
-        elif result.outcome == "not_started" and stopped_by:
-            result = RunResult(job.call, flow.name, "not_started", int(ExitCode.AUTH_REFUSED),
-                               "not started: the API refused the credentials", (), 0.0)
+            code = ExitCode.AUTH_REFUSED if stopped_by else ExitCode.INTERRUPTED
+            reason = ("not started: the API refused the credentials" if stopped_by
+                      else "not started: the batch was stopped")
+            result = RunResult(job.call, flow.name, "not_started", int(code), reason, (), 0.0)
+            if listener is not None:  # every call's story ends with a flow_finished
+                listener(Event("flow_finished", job.call, 0.0, fields={
+                    "outcome": "not_started", "exit_code": int(code), "reason": reason,
+                    "steps_done": 0, "steps": len(flow.steps)}))
         results[job.call] = result
         if on_result is not None:
             on_result(result)

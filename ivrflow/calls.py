@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -118,7 +119,8 @@ def _check_names(names: Iterable[str], flow: Flow, where: str) -> list[str]:
 
 
 def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list[str]]:
-    reader = csv.reader(text.splitlines())
+    # newline="" keeps line breaks inside quoted cells; strict refuses an unclosed quote
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -136,8 +138,9 @@ def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list
     columns = {name: i + 1 for i, name in enumerate(header)}
     specs = []
     try:
+        first = 2
         for row in reader:
-            line = reader.line_num
+            line, first = first, reader.line_num + 1  # a row may span lines: name its first
             if not any(cell.strip() for cell in row):
                 continue  # blank lines are allowed anywhere
             where = f"{display}:{line}"
@@ -148,12 +151,37 @@ def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list
             if not CALL_ID.fullmatch(call):
                 problems.append(f"{where}:1: {call!r} is {_bad_id}")
                 continue
+            broken = [i for i, cell in enumerate(row) if "\n" in cell or "\r" in cell]
+            if broken:
+                problems.append(f"{where}:{broken[0] + 1}: a cell holds a line break (a quote "
+                                "left open?); a value is one line")
+                continue
             values = {name: cell for name, cell in zip(header[1:], row[1:], strict=True)
                       if cell != ""}
             specs.append(CallSpec(call, values, where, columns))
     except csv.Error as exc:
         problems.append(f"{display}:{reader.line_num}:1: not valid CSV: {exc}")
     return specs, problems
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return {int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), "not a string")
 
 
 def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list[str]]:
@@ -163,7 +191,10 @@ def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], li
             continue
         where = f"{display}:{line_number}"
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_no_duplicates)
+        except _DuplicateKey as dup:
+            problems.append(f"{where}:1: \"{dup.args[0]}\" appears twice in this line")
+            continue
         except json.JSONDecodeError as exc:
             problems.append(f"{where}:{exc.colno}: not valid JSON: {exc.msg}")
             continue
@@ -176,8 +207,8 @@ def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], li
         wrong_type = [f"{where}:{columns[k]}: \"{k}\" must be a string, not {shown}; "
                       "quote it" for k in keys
                       if k in flow.variables and not isinstance(row[k], str)
-                      for shown in ["a " + type(row[k]).__name__ if flow.variables[k].secret
-                                    else repr(row[k])]]
+                      for shown in [_json_kind(row[k]) if flow.variables[k].secret
+                                    else json.dumps(row[k])]]
         if not CALL_ID.fullmatch(row["call"]):
             bad.append(f"{where}:1: {row['call']!r} is {_bad_id}")
         if bad or wrong_type:

@@ -276,13 +276,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems:
         raise report(problems)
     batch = len(jobs) > 1 or args.calls is not None
-    if args.dry_run:
-        from ivrflow.plan import make_plan, render
-
-        print(render(make_plan(flow, jobs[0].bindings)))
-        if batch:
-            print(f"\n(the plan of the first call; {len(jobs)} calls in all, nothing sent)")
-        return int(ExitCode.OK)
     menu = None
     if args.menu is not None:
         if not args.sandbox:
@@ -291,6 +284,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ivrflow.menu.loader import load_menu
 
         menu = load_menu(args.menu)
+    if args.dry_run:
+        from ivrflow.plan import make_plan, render
+
+        print(render(make_plan(flow, jobs[0].bindings)))
+        if batch:
+            print(f"\n(the plan of the first call; {len(jobs)} calls in all, nothing sent)")
+        return int(ExitCode.OK)
     options = Options(json=args.json, batch=batch, concurrency=args.concurrency,
                       rate=args.rate, menu=menu)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)

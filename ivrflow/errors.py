@@ -37,6 +37,13 @@ class Problem:
     column: int
     message: str
 
+    def __post_init__(self) -> None:
+        # a message quotes the file; its control characters must not reach a terminal or
+        # a JUnit report (XML 1.0 forbids most of them)
+        if not self.message.isprintable():
+            clean = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in self.message)
+            object.__setattr__(self, "message", clean)
+
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: {self.message}"
 

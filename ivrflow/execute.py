@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ivrflow.batch import Job, batch_exit_code, run_batch
 from ivrflow.clock import MonotonicClock
 from ivrflow.errors import InvalidInput
+from ivrflow.events import Event, Listener
 from ivrflow.interpreter import run_flow
 from ivrflow.model import Flow, Send
 from ivrflow.ratelimit import GatedTransport, RateGate
@@ -97,7 +98,8 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
         watcher = None if menus is None else asyncio.create_task(menus.watch(box.hangup))
         try:
             code = await _run(flow, jobs, options,
-                              Target(box.url, box.auth_id, box.auth_token))
+                              Target(box.url, box.auth_id, box.auth_token),
+                              also=None if menus is None else menus.flow_event)
         finally:
             if watcher is not None and menus is not None:
                 watcher.cancel()
@@ -130,27 +132,42 @@ def _print_heard(flow: Flow, jobs: Sequence[Job], heard: Sequence[Heard]) -> Non
         print(f"  {who}+{h.offset:7.3f}s  {masked:<20} on {h.leg}{fault}", file=sys.stderr)
 
 
-async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target) -> int:
+def _tee(first: Listener, second: Listener | None) -> Listener:
+    if second is None:
+        return first
+
+    def both(event: Event) -> None:
+        second(event)
+        first(event)
+
+    return both
+
+
+async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target,
+               also: Listener | None = None) -> int:
+    """Run every job; `also` hears every event too (the live menus do)."""
     # Secret variables are masked where events are made; the token is guarded here.
     redact = redactor([target.auth_token])
     pool = max(1, min(options.concurrency, len(jobs), MAX_POOL))
     async with VobizTransport(auth_id=target.auth_id, auth_token=target.auth_token,
                               api_url=target.api_url, max_connections=pool) as transport:
+        clock = MonotonicClock()
+        gated = GatedTransport(transport, RateGate(clock, options.rate))
         if not options.batch:
             listener = JsonReporter(redact) if options.json else HumanReporter(redact)
             job = jobs[0]
-            result = await _until_signal(run_flow(flow, job.bindings, transport, job.call,
-                                                  listener=listener))
+            # one call: its own retry policy handles a 429; the gate only enforces --rate
+            result = await _until_signal(run_flow(
+                flow, job.bindings, gated if options.rate else transport, job.call,
+                clock=clock, listener=_tee(listener, also)))
             return result.exit_code
 
-        clock = MonotonicClock()
-        gated = GatedTransport(transport, RateGate(clock, options.rate))
         progress = BatchProgress(len(jobs), redact)
         batch_listener = JsonReporter(redact) if options.json else progress
         on_result = None if options.json else progress.finished
         results = await _until_signal(run_batch(
             flow, jobs, gated, concurrency=options.concurrency, clock=clock,
-            listener=batch_listener, on_result=on_result))
+            listener=_tee(batch_listener, also), on_result=on_result))
         interrupted = any(r.outcome in ("interrupted", "not_started") and r.exit_code == 130
                           for r in results)
         code = batch_exit_code(results, interrupted)

@@ -59,15 +59,21 @@ class _NoAnswer(Exception):
         self.started = started
 
 
+StopReason = Callable[[], "tuple[str, int, str] | None"]
+
+
 async def run_flow(flow: Flow, bindings: Bindings, transport: Transport, call: str, *,
-                   clock: Clock | None = None, listener: Listener | None = None) -> RunResult:
+                   clock: Clock | None = None, listener: Listener | None = None,
+                   stop_reason: StopReason | None = None) -> RunResult:
     """Run `flow` on `call` and return how it went; never raises for API or call trouble.
 
     Cancelling the task that awaits this stops the flow at once: nothing more is sent, and
-    the result says "interrupted" (a send that was in flight is of unknown outcome).
+    the result says "interrupted" (a send that was in flight is of unknown outcome), or
+    what `stop_reason()` says when it gives (outcome, exit code, reason).
     """
-    return await _Run(flow, bindings, transport, call, clock or MonotonicClock(),
-                      listener).run()
+    run = _Run(flow, bindings, transport, call, clock or MonotonicClock(), listener)
+    run.stop_reason = stop_reason
+    return await run.run()
 
 
 class _Run:
@@ -82,6 +88,7 @@ class _Run:
         self.t0 = 0.0
         self.records: list[StepRecord] = []
         self.maybe_played = False  # an attempt of the current send had an unknown outcome
+        self.stop_reason: StopReason | None = None
 
     # -- time ---------------------------------------------------------------------------
 
@@ -149,18 +156,20 @@ class _Run:
         except _Stop as stop:
             outcome, code, reason = stop.outcome, stop.exit_code, stop.reason
         except asyncio.CancelledError:
-            outcome, code = "interrupted", ExitCode.INTERRUPTED
-            reason = "interrupted; nothing more was sent"
+            given = self.stop_reason() if self.stop_reason is not None else None
+            outcome, number, why = given or ("interrupted", ExitCode.INTERRUPTED, "interrupted")
+            code = ExitCode(number)
+            reason = f"{why}; nothing more was sent"
             current = self.records[-1] if self.records else None
             if current is not None and current.outcome in ("pending", "unknown"):
                 step = self.flow.steps[current.number - 1]
                 if current.outcome == "unknown" or self.maybe_played:
-                    reason = (f"interrupted during step {current.number} while its digits were "
+                    reason = (f"{why} during step {current.number} while its digits were "
                               f"being sent: {MAYBE}; nothing more was sent")
                     self.fail(step, current, _Stop("unknown", code, reason))
                 else:
-                    reason = f"interrupted during step {current.number}; nothing more was sent"
-                    self.fail(step, current, _Stop("interrupted", code, reason))
+                    reason = f"{why} during step {current.number}; nothing more was sent"
+                    self.fail(step, current, _Stop(outcome, code, reason))
             if sys.version_info >= (3, 11):
                 task = asyncio.current_task()
                 if task is not None:

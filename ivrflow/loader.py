@@ -71,6 +71,11 @@ def _expect_problems(flow: Flow, source: Source) -> Iterator[Problem]:
     from ivrflow.menu.loader import load_menu
 
     written = source.data["expect"]["menu"]
+    if Path(written).is_absolute() or not written.endswith((".menu.yaml", ".menu.yml")):
+        # a recipe must not make the test runner read (and quote) any file it likes
+        yield source.problem(("expect", "menu"), (
+            f"expect.menu: '{written}' must be a relative path to a *.menu.yaml file"))
+        return
     if not Path(expect.menu).is_file():
         looked = f" (looked for {expect.menu})" if expect.menu != written else ""
         yield source.problem(("expect", "menu"), (

@@ -1,13 +1,15 @@
 """One request budget for a whole batch: a rate limit, and a pause when the API says 429.
 
-`RateGate` hands out request slots spaced `1/rate` seconds apart on the flow clock
-(a token bucket of depth one, so no second ever carries more than `rate` requests plus
-the one in hand), and holds every slot back while a 429's Retry-After runs: the
-account's limit is shared, so one call's 429 slows every call. `GatedTransport` puts the
+`RateGate` lets requests through one at a time, each at least `1/rate` seconds after the
+previous one actually went (a token bucket of depth one, so no second ever carries more
+than `rate` requests plus the one in hand), and holds them all back while a 429's
+Retry-After runs: the account's limit is shared, so one call's 429 slows every call. `GatedTransport` puts the
 gate in front of any transport; the interpreter does not know it is there.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from ivrflow.clock import Clock
 from ivrflow.model import Leg
@@ -20,20 +22,21 @@ class RateGate:
     def __init__(self, clock: Clock, rate: float | None = None) -> None:
         self.clock = clock
         self.interval = 1.0 / rate if rate else 0.0
-        self.next_slot = float("-inf")
+        self.last_release = float("-inf")
         self.paused_until = float("-inf")
+        self._turn = asyncio.Lock()  # requests pass one at a time, in arrival order
 
     async def acquire(self) -> None:
-        """Wait for this request's slot (taking a slot is atomic: no await before it)."""
-        while True:
-            now = self.clock.now()
-            slot = max(now, self.next_slot, self.paused_until)
-            self.next_slot = slot + self.interval
-            if slot > now:
-                await self.clock.sleep_until(slot)
-            if self.paused_until <= self.clock.now():
-                return
-            # a 429 arrived while this request waited for its slot: wait out the pause
+        """Wait until this request may go: `interval` after the previous one really went
+        (not after when it was due: a late wake-up must not let two through at once), and
+        not while a 429's pause runs."""
+        async with self._turn:
+            while True:
+                ready = max(self.last_release + self.interval, self.paused_until)
+                if ready <= self.clock.now():
+                    break
+                await self.clock.sleep_until(ready)
+            self.last_release = self.clock.now()
 
     def pause(self, seconds: float) -> None:
         """Hold every request back for `seconds` from now."""

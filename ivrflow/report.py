@@ -158,6 +158,8 @@ class BatchProgress:
             self.refresh()
 
     def finished(self, result: RunResult) -> None:
+        if result.outcome == "not_started":
+            self.started += 1  # it never will: count it as out of the waiting line
         if result.ok:
             self.ok += 1
         else:

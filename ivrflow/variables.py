@@ -88,7 +88,8 @@ def read_vars_file(path: str | Path) -> dict[str, str]:
 def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
             file_values: Mapping[str, str] | None = None, file_name: str = "--vars-file",
             environ: Mapping[str, str] | None = None, row: Mapping[str, str] | None = None,
-            row_where: Callable[[str], str] | None = None) -> Bindings:
+            row_where: Callable[[str], str] | None = None,
+            row_origin: str = "the calls file") -> Bindings:
     """Resolve every declared variable; raise `InvalidInput` listing every problem.
 
     `row` holds one batch row's values (strongest of all); `row_where(name)` says where
@@ -117,7 +118,7 @@ def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
         if row_where is not None:
             at = row_where(name)
         if name in row:
-            value, origin = row[name], "the calls file"
+            value, origin = row[name], row_origin
         elif name in cli:
             value, origin = cli[name], f"--var {name}"
         elif name in file_values:

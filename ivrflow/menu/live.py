@@ -1,6 +1,6 @@
 """A menu model behind the sandbox, in real time: `ivrflow run --sandbox --menu FILE`.
 
-Each call gets a simulator of the menu, started with the flow. Digits the sandbox hears
+Each call gets a simulator of the menu, started when its flow starts. Digits the sandbox hears
 are pressed into it, one tone apart, as the engine's timing says they play; a watcher
 advances it with the clock, prints each node it enters as it happens, and hangs the
 sandbox call up when the menu hangs up, so the flow meets a real 404.
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from ivrflow.digits import DTMF, PAUSES
+from ivrflow.events import Event
 from ivrflow.menu.model import Menu
 from ivrflow.menu.simulator import Happening, MenuSimulator
 from ivrflow.sandbox import Heard
@@ -24,13 +25,18 @@ class LiveMenus:
     def __init__(self, menu: Menu, calls: Mapping[str, Callable[[str], bool]], tone: float,
                  stream: TextIO | None = None) -> None:
         """`calls` maps each call id to a test of whether a digit string is secret."""
+        self.menu = menu
         self.tone = tone
         self.secret = calls
         self.stream = stream or sys.stderr
-        start = time.monotonic()
-        self.simulators = {call: MenuSimulator(menu, start) for call in calls}
+        self.simulators: dict[str, MenuSimulator] = {}  # started with each call's flow
         self.shown = dict.fromkeys(calls, 0)
         self.many = len(calls) > 1
+
+    def flow_event(self, event: Event) -> None:
+        """Start a call's menu when its flow starts, as `ivrflow test` does."""
+        if event.type == "flow_started" and event.call in self.secret:
+            self.simulators[event.call] = MenuSimulator(self.menu, time.monotonic() - event.t)
 
     def heard(self, heard: Heard) -> None:
         """The sandbox's on_heard listener: play the digits into the call's menu."""

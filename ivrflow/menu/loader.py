@@ -27,13 +27,20 @@ def parse_menu(text: str, display: str = "<menu>") -> Menu:
     if not isinstance(source.data, dict):
         raise FlowInvalid([source.problem((), "a menu must be a mapping with version, name, "
                                                "start and nodes")])
-    problems = source.problems + schema.check(source, SCHEMA)
+    problems = source.problems + [_as_menu(p) for p in schema.check(source, SCHEMA)]
     if problems:
         raise FlowInvalid(problems)
     problems = list(_reference_problems(source))
     if problems:
         raise FlowInvalid(problems)
     return _build(source)
+
+
+def _as_menu(problem: Problem) -> Problem:
+    """The schema layer speaks of flows; say menu where a menu file is meant."""
+    message = problem.message.replace("the flow: ", "the menu: ").replace(
+        "add a name such as `name: my-flow`", "add a name such as `name: my-menu`")
+    return Problem(problem.path, problem.line, problem.column, message)
 
 
 def _reference_problems(source: Source) -> list[Problem]:

@@ -78,6 +78,8 @@ class MenuSimulator:
             self._finish_collect(t, "the input timeout ended collection")
             return
         action = node.on_timeout
+        if action == node.name:
+            action = "repeat"  # going back to itself is a repeat, and counts as one
         if action not in ("repeat", "hangup") and not self._takes_input(node):
             # an announcement: moving on when it ends is its normal course, not a timeout
             self._enter(self.menu.nodes[action], t, f"after '{node.name}'")

@@ -40,7 +40,9 @@ def run_expectation(flow: Flow) -> TestOutcome:
     assert flow.expect is not None
     started = time.perf_counter()
     menu = load_menu(flow.expect.menu)
-    bindings = resolve(flow, cli=flow.expect.values, environ={})
+    expect = flow.expect
+    bindings = resolve(flow, row=expect.values, environ={}, row_origin="expect.vars",
+                       row_where=lambda name: f"{flow.path}:{expect.line}:{expect.column}")
     secret = {bindings.digits(s) for s in flow.steps
               if isinstance(s, Send) and bindings.shown(s) != bindings.digits(s)}
     clock = VirtualClock()

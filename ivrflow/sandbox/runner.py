@@ -151,7 +151,9 @@ class Sandbox:
                             auto_decompress=False)
         runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT)
         await runner.setup()
-        site = web.TCPSite(runner, HOST, port)
+        # a batch may open a connection per call at once: the default backlog (128) is
+        # too small, and a refused SYN would look to the client like a dropped send
+        site = web.TCPSite(runner, HOST, port, backlog=4096)
         try:
             await site.start()
         except BaseException:

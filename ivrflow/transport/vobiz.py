@@ -24,6 +24,7 @@ import httpx
 from ivrflow._version import __version__
 from ivrflow.errors import InvalidInput
 from ivrflow.model import Leg
+from ivrflow.transport.aiohttp_transport import SafeAiohttpTransport
 from ivrflow.transport.base import (
     Accepted,
     AuthDenied,
@@ -104,8 +105,8 @@ class VobizTransport:
             headers={"X-Auth-ID": auth_id, "X-Auth-Token": auth_token,
                      "User-Agent": f"ivrflow/{__version__}", "Accept": "application/json"},
             timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            transport=SafeAiohttpTransport(limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections)),
             follow_redirects=False,
         )
 

@@ -173,7 +173,7 @@ def test_jsonl_numbers_are_refused(sandbox: Start, run_cli: Run, tmp_path: Path)
     path.write_text('{"call": "j-1", "meeting": 123456, "pin": "1"}\n')
     result = run_cli(sandbox(), FLOW, "--calls", str(path))
     assert result.code == 2
-    assert f'{path}:1:2: "meeting" must be a string, not 123456' in result.err
+    assert f'{path}:1:2: "meeting" must be a string, not 123456; quote it' in result.err
 
 
 def test_interrupt_stops_every_call_and_prints_the_table(tmp_path: Path) -> None:

@@ -103,4 +103,4 @@ def test_jsonl_secret_number_is_not_echoed(sandbox: Start, run_cli: Run, tmp_pat
     flow = FAST + "vars: {pin: {secret: true}}\nsteps:\n  - send: '${pin}'\n"
     result = run_cli(sandbox(), flow, "--calls", str(path), call=None)
     assert result.code == 2 and "86753091" not in result.err
-    assert '"pin" must be a string, not a int' in result.err
+    assert '"pin" must be a string, not a number; quote it' in result.err

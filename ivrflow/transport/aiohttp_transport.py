@@ -1,0 +1,92 @@
+"""The HTTP engine under ivrflow's httpx client: aiohttp, with honest exceptions.
+
+httpx's own transport (httpcore + h11) sends about 940 requests a second at concurrency
+1 here and collapses to about 270 at concurrency 100; httpx-aiohttp's transport does
+about 1,400 and 2,650 (bench/RESULTS.md). But httpx-aiohttp 0.2.0 maps every
+`aiohttp.ClientConnectionError` to `httpx.ConnectTimeout`, so a connection dropped
+*after the request was sent* would read as "could not connect, nothing delivered" and a
+send would be retried: keys pressed twice. This transport re-maps from the aiohttp cause
+to the class httpx's own transport raises, so `VobizTransport` sorts outcomes the same
+whichever engine is underneath:
+
+    before the request could reach the server   ConnectError / ConnectTimeout (Transient)
+    anything after, or not known                RemoteProtocolError / ReadTimeout /
+                                                ReadError (Unknown for a send)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+_CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", ())  # aiohttp >= 3.10
+_SOCKET_TIMEOUT = getattr(aiohttp, "SocketTimeoutError", ())  # aiohttp >= 3.10
+
+
+def map_aiohttp_error(exc: BaseException) -> httpx.TransportError:
+    """The httpx exception httpx's own transport raises for what `exc` reports."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, _CONNECT_TIMEOUT):
+        return httpx.ConnectTimeout(text)  # waiting for a connection: nothing sent
+    if isinstance(exc, (_SOCKET_TIMEOUT, aiohttp.ServerTimeoutError)):
+        return httpx.ReadTimeout(text)
+    if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+        return httpx.ProxyError(text)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(text)  # refused, DNS, TLS handshake: nothing sent
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+                        aiohttp.ClientResponseError)):
+        return httpx.RemoteProtocolError(text)  # dropped, cut short or malformed answer
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(text)
+    return httpx.ReadError(text)  # any other loss mid-request: outcome unknown
+
+
+def _remap(exc: Exception) -> Exception:
+    """httpx-aiohttp raised `exc`: the faithful httpx exception (or `exc` itself)."""
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+    if isinstance(cause, aiohttp.ClientError):
+        return map_aiohttp_error(cause)
+    return exc
+
+
+class _RemappedStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            mapped = _remap(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            mapped = _remap(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+
+class SafeAiohttpTransport(AiohttpTransport):
+    """httpx-aiohttp's transport, raising the exceptions httpx's own transport raises."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await super().handle_async_request(request)
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            mapped = _remap(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        response.stream = _RemappedStream(response.stream)  # type: ignore[arg-type]
+        return response
