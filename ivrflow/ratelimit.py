@@ -3,8 +3,9 @@
 `RateGate` lets requests through one at a time, each at least `1/rate` seconds after the
 previous one actually went (a token bucket of depth one, so no second ever carries more
 than `rate` requests plus the one in hand), and holds them all back while a 429's
-Retry-After runs: the account's limit is shared, so one call's 429 slows every call. `GatedTransport` puts the
-gate in front of any transport; the interpreter does not know it is there.
+Retry-After runs: the account's limit is shared, so one call's 429 slows every call.
+`GatedTransport` puts the gate in front of any transport; the interpreter does not know
+it is there.
 """
 
 from __future__ import annotations
