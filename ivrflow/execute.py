@@ -9,6 +9,7 @@ the reporters print as it goes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -162,12 +163,19 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
                 clock=clock, listener=_tee(listener, also)))
             return result.exit_code
 
+        # With a thousand flows alive, each full collection of the cyclic garbage
+        # collector stops the loop for 20-30 ms and every send due meanwhile goes out
+        # late (bench/RESULTS.md). Everything built so far lives for the whole batch:
+        # freeze it out of later collections.
+        gc.collect()
+        gc.freeze()
         progress = BatchProgress(len(jobs), redact)
         batch_listener = JsonReporter(redact) if options.json else progress
         on_result = None if options.json else progress.finished
         results = await _until_signal(run_batch(
             flow, jobs, gated, concurrency=options.concurrency, clock=clock,
             listener=_tee(batch_listener, also), on_result=on_result))
+        gc.unfreeze()
         interrupted = any(r.outcome in ("interrupted", "not_started") and r.exit_code == 130
                           for r in results)
         code = batch_exit_code(results, interrupted)
