@@ -7,21 +7,19 @@ and a time limit. Prints requests/s and errors; exits 1 if any request failed or
 sandbox did not hear every accepted request.
 
     .venv/bin/python bench/sandbox_throughput.py [--requests 20000] [--concurrency 100]
+                                                 [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import shlex
-import signal
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
+import benchlib
 
 TARGET_PER_SECOND = 2000
 
@@ -38,45 +36,8 @@ class Tally:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-class Server:
-    """The sandbox subprocess; counts the `heard` lines it prints."""
-
-    def __init__(self, extra: list[str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ivrflow.sandbox", "--port", "0", *extra],
-            stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        exports: dict[str, str] = {}
-        for line in self.proc.stdout:
-            if line.startswith("export "):
-                key, _, value = shlex.split(line)[1].partition("=")
-                exports[key] = value
-            if "VOBIZ_AUTH_TOKEN" in exports:
-                break
-        else:
-            raise SystemExit("the sandbox exited before it was ready")
-        self.url = exports["VOBIZ_API_URL"]
-        self.auth_id = exports["VOBIZ_AUTH_ID"]
-        self.auth_token = exports["VOBIZ_AUTH_TOKEN"]
-        self.heard = 0
-        self._drain = threading.Thread(target=self._count, daemon=True)
-        self._drain.start()
-
-    def _count(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("heard "):
-                self.heard += 1
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(timeout=10)
-        self._drain.join(timeout=10)
-        return code
-
-
-async def drive(server: Server, requests: int, concurrency: int, time_limit: float,
-                tally: Tally) -> float:
+async def drive(server: benchlib.SandboxProcess, requests: int, concurrency: int,
+                time_limit: float, tally: Tally) -> float:
     """Send `requests` DTMF POSTs from `concurrency` workers; return the seconds taken."""
     headers = {"X-Auth-ID": server.auth_id, "X-Auth-Token": server.auth_token}
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -114,9 +75,10 @@ def main() -> int:
                         help="requests sent first and not counted (default 1000)")
     parser.add_argument("--log", metavar="FILE",
                         help="pass --log FILE to the sandbox, to measure logging's cost")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
-    server = Server(["--log", args.log] if args.log else [])
+    server = benchlib.SandboxProcess(*(["--log", args.log] if args.log else []))
     try:
         asyncio.run(drive(server, args.warmup, args.concurrency, args.time_limit, Tally()))
         tally = Tally()
@@ -127,14 +89,19 @@ def main() -> int:
     rate = tally.sent / seconds
     errors = sum(tally.errors.values())
     heard = server.heard - args.warmup
-    print(f"{tally.sent} DTMF requests from {args.concurrency} keep-alive clients "
-          f"in {seconds:.2f} s: {rate:,.0f} requests/s")
-    print(f"errors: {errors}" + (f" {tally.errors}" if errors else ""))
-    print(f"heard lines printed by the sandbox: {heard} (accepted: {tally.accepted})")
-    print(f"sandbox exit code after SIGINT: {exit_code}")
-    print(f"target {TARGET_PER_SECOND} requests/s: "
-          f"{'met' if rate >= TARGET_PER_SECOND else 'MISSED'}")
-    return 0 if errors == 0 and heard == tally.accepted and exit_code == 0 else 1
+    ok = errors == 0 and heard == tally.accepted and exit_code == 0
+    benchlib.emit({
+        "requests": tally.sent, "concurrency": args.concurrency, "seconds": seconds,
+        "rate": rate, "errors": tally.errors, "accepted": tally.accepted, "heard": heard,
+        "exit_code": exit_code, "ok": ok}, args.json, "\n".join([
+            f"{tally.sent} DTMF requests from {args.concurrency} keep-alive clients "
+            f"in {seconds:.2f} s: {rate:,.0f} requests/s",
+            f"errors: {errors}" + (f" {tally.errors}" if errors else ""),
+            f"heard lines printed by the sandbox: {heard} (accepted: {tally.accepted})",
+            f"sandbox exit code after SIGINT: {exit_code}",
+            f"target {TARGET_PER_SECOND} requests/s: "
+            f"{'met' if rate >= TARGET_PER_SECOND else 'MISSED'}"]))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

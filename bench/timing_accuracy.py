@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import benchlib
 
 from ivrflow.clock import MonotonicClock
 from ivrflow.events import Event
@@ -35,22 +34,6 @@ from ivrflow.interpreter import run_flow
 from ivrflow.loader import parse_flow
 from ivrflow.transport.vobiz import VobizTransport
 from ivrflow.variables import resolve
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def start_sandbox(log: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "ivrflow.sandbox", "--port", "0",
-                             "--log", str(log)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "http://127.0.0.1:" in line:
-            url = "http://" + line.split("http://", 1)[1].split()[0]
-            return proc, url
-    raise SystemExit("the sandbox did not start")
 
 
 async def run(url: str, sends: int, interval: float) -> tuple[float, list[float]]:
@@ -80,14 +63,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "sandbox.log"
-        proc, url = start_sandbox(log)
-        try:
-            t0, planned = asyncio.run(run(url, args.sends, args.interval))
-        finally:
-            proc.terminate()
-            proc.wait(10)
-        arrivals = [json.loads(line)["monotonic"] for line in log.read_text().splitlines()
-                    if '"POST"' in line]
+        with benchlib.SandboxProcess("--log", str(log)) as box:
+            t0, planned = asyncio.run(run(box.url, args.sends, args.interval))
+        arrivals = [record["monotonic"] for record in benchlib.read_log(log)
+                    if record["method"] == "POST"]
     assert len(arrivals) == len(planned), (len(arrivals), len(planned))
     pairs = list(zip(arrivals, planned, strict=True))
     gaps = [abs((b - a) - (pb - pa)) * 1000
@@ -96,10 +75,11 @@ def main() -> None:
     print(f"{len(gaps)} gaps between {len(arrivals)} sends, {args.interval * 1000:.0f} ms "
           "apart, sandbox in another process")
     print(f"gap error  |actual - planned|: p50 {statistics.median(gaps):.3f} ms, "
-          f"p99 {percentile(gaps, 0.99):.3f} ms, max {max(gaps):.3f} ms")
+          f"p99 {benchlib.percentile(gaps, 0.99):.3f} ms, max {max(gaps):.3f} ms")
     print(f"lateness   arrival - planned:  p50 {statistics.median(late):.3f} ms, "
-          f"p99 {percentile(late, 0.99):.3f} ms, max {max(late):.3f} ms")
-    print(f"target p99 gap error <= 5 ms: {'met' if percentile(gaps, 0.99) <= 5 else 'MISSED'}")
+          f"p99 {benchlib.percentile(late, 0.99):.3f} ms, max {max(late):.3f} ms")
+    p99 = benchlib.percentile(gaps, 0.99)
+    print(f"target p99 gap error <= 5 ms: {'met' if p99 <= 5 else 'MISSED'}")
     print("long waits on MonotonicClock, lateness: " + ", ".join(
         f"{wait:g} s: {late:.3f} ms" for wait, late in asyncio.run(long_waits())))
 

@@ -1,0 +1,201 @@
+"""Arrival-gap error of pinned sends with 1, 100 and 1,000 flows running at once.
+
+    python bench/concurrent_timing.py [--flows 1,100,1000] [--sends 10] [--rate 400]
+                                      [--transport httpx] [--json]
+
+For each N in `--flows`, N flows run at once with the library: `run_flow` tasks under
+`asyncio.gather`, over ONE shared `VobizTransport` whose pool holds N connections. Each
+flow has `--sends` sends of "1", each pinned with `wait: {until: T}`:
+
+    flow j, send k:  T = 1 s + j * I / N + k * I,   with I = max(0.1 s, N / rate)
+
+so each flow's sends are I apart and the N flows are staggered evenly across I: all
+together they plan `--rate` sends per second (400 by default, under a twentieth of the
+~9,000 requests/s the sandbox answers; a single flow sends every 0.1 s). The sandbox
+(`python -m ivrflow.sandbox --port 0 --log FILE`, a separate process) logs each
+request's arrival on the machine's monotonic clock, the clock ivrflow times flows with;
+arrivals are matched to flows by call id. Reported, over all N * (sends - 1) gaps:
+
+- gap error: |actual gap between a flow's consecutive arrivals - planned gap|;
+- lateness: arrival - planned instant (the flow's start + T), which adds the request's
+  own latency.
+
+One live-call request is made first, so the pool has a connection open (as a flow that
+starts with `confirm_live` has). `--transport` picks the HTTP transport from
+`transports.py` (default `httpx`: the client VobizTransport builds itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import benchlib
+import transports
+
+from ivrflow.events import Event, RunResult
+from ivrflow.interpreter import run_flow
+from ivrflow.loader import parse_flow
+from ivrflow.transport.vobiz import VobizTransport
+from ivrflow.variables import resolve
+
+START = 1.0
+MIN_INTERVAL = 0.1
+
+
+def plan(flows: int, sends: int, rate: float) -> tuple[float, list[float]]:
+    """The interval I and the flows' pinned send offsets (the same for every flow)."""
+    interval = max(MIN_INTERVAL, flows / rate)
+    return interval, [START + k * interval for k in range(sends)]
+
+
+async def run(box: benchlib.SandboxProcess, transport_name: str, flows: int,
+              interval: float, offsets: list[float], prefix: str,
+              freeze: bool = False) -> tuple[dict[str, float], int]:
+    """Run the flows; return each call's start on the monotonic clock, and how many
+    connections the pool held at the end (open sockets now, less before the client)."""
+    flow = parse_flow(benchlib.pinned_flow_text(offsets), "bench-pinned.yaml")
+    bindings = resolve(flow, environ={})
+    starts: dict[str, float] = {}
+
+    def listener(event: Event) -> None:
+        if event.type == "flow_started":
+            starts[event.call] = time.monotonic() - event.t
+
+    async def one(j: int) -> RunResult:
+        await asyncio.sleep(j * interval / flows)  # the stagger
+        return await run_flow(flow, bindings, transport, f"{prefix}-{j}", listener=listener)
+
+    fds = open_fds()
+    client = None
+    if transport_name != "httpx":
+        client = transports.BUILDERS[transport_name](box.url, box.auth_id, box.auth_token,
+                                                     flows)
+    async with VobizTransport(auth_id=box.auth_id, auth_token=box.auth_token,
+                              api_url=box.url, max_connections=flows,
+                              client=client) as transport:
+        await transport.live(f"{prefix}-warm")
+        if freeze:
+            gc.collect()
+            gc.freeze()  # what is alive now is never scanned by a collection again
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(one(j) for j in range(flows))),
+                                             interval + offsets[-1] + 30)  # never hang
+        finally:
+            if freeze:
+                gc.unfreeze()
+        connections = open_fds() - fds
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} flow(s) failed: {failed[0].reason}")
+    return starts, connections
+
+
+def open_fds() -> int:
+    return len(list(Path("/proc/self/fd").iterdir()))
+
+
+def measure(log: Path, prefix: str, flows: int, planned: list[float],
+            starts: dict[str, float]) -> dict[str, Any]:
+    arrivals: dict[str, list[float]] = {}
+    for record in benchlib.read_log(log):
+        call = record.get("call") or ""
+        if record["method"] == "POST" and call.startswith(prefix + "-"):
+            arrivals.setdefault(call, []).append(record["monotonic"])
+    gaps: list[float] = []
+    late: list[float] = []
+    for j in range(flows):
+        call = f"{prefix}-{j}"
+        seen = sorted(arrivals.get(call, []))
+        if len(seen) != len(planned):
+            raise RuntimeError(f"{call}: {len(seen)} arrivals logged, {len(planned)} planned")
+        for (a, pa), (b, pb) in itertools.pairwise(zip(seen, planned, strict=True)):
+            gaps.append(abs((b - a) - (pb - pa)) * 1000)
+        late.extend((a - (starts[call] + p)) * 1000 for a, p in zip(seen, planned,
+                                                                     strict=True))
+    return {"gap_error_ms": benchlib.summary(gaps), "lateness_ms": benchlib.summary(late)}
+
+
+class GcPauses:
+    """Collections of the cyclic garbage collector, and how long each stopped the loop."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._began) * 1000))
+
+    def report(self) -> dict[str, Any]:
+        full = [ms for gen, ms in self.pauses if gen == 2]
+        return {"collections": len(self.pauses), "full_collections": len(full),
+                "longest_ms": max((ms for _, ms in self.pauses), default=0.0)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--flows", default="1,100,1000")
+    parser.add_argument("--sends", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=400.0,
+                        help="sends per second planned across all flows (default 400)")
+    parser.add_argument("--transport", default="httpx", choices=list(transports.BUILDERS))
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() once the flows are set up (what a batch runner "
+                             "could do); default: Python's collector as it is")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "sandbox.log"
+        with benchlib.SandboxProcess("--log", str(log)) as box:
+            sandbox_command = box.command.replace(str(log), "FILE")
+            runs: list[tuple[int, list[float], dict[str, float]]] = []
+            for flows in (int(n) for n in args.flows.split(",")):
+                interval, offsets = plan(flows, args.sends, args.rate)
+                pauses = GcPauses()
+                gc.callbacks.append(pauses)
+                began = time.perf_counter()
+                try:
+                    starts, connections = asyncio.run(run(
+                        box, args.transport, flows, interval, offsets, f"t{flows}",
+                        args.gc_freeze))
+                finally:
+                    gc.callbacks.remove(pauses)
+                runs.append((flows, offsets, starts))
+                rows[str(flows)] = {"flows": flows, "interval_s": interval,
+                                    "planned_rate": flows / interval,
+                                    "wall_s": time.perf_counter() - began,
+                                    "connections": connections,
+                                    "gc": pauses.report()}
+        for flows, offsets, starts in runs:
+            rows[str(flows)].update(measure(log, f"t{flows}", flows, offsets, starts))
+
+    result = {"sends_per_flow": args.sends, "rate": args.rate, "transport": args.transport,
+              "gc_freeze": args.gc_freeze, "sandbox": sandbox_command, "rows": rows}
+    lines = [f"{args.sends} pinned sends per flow, transport {args.transport}"
+             f"{', gc.freeze()' if args.gc_freeze else ''}, sandbox in another process:"]
+    for row in rows.values():
+        g, late = row["gap_error_ms"], row["lateness_ms"]
+        lines.append(
+            f"  {row['flows']:>5} flows, {row['interval_s'] * 1000:.0f} ms apart "
+            f"({row['planned_rate']:.0f} sends/s): gap error p50 {g['p50']:.3f} "
+            f"p99 {g['p99']:.3f} max {g['max']:.3f} ms; lateness p50 {late['p50']:.3f} "
+            f"p99 {late['p99']:.3f} max {late['max']:.3f} ms; longest GC pause "
+            f"{row['gc']['longest_ms']:.1f} ms; {row['connections']} connection(s)")
+    benchlib.emit(result, args.json, "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
