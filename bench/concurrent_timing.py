@@ -1,20 +1,21 @@
 """Arrival-gap error of pinned sends with 1, 100 and 1,000 flows running at once.
 
     python bench/concurrent_timing.py [--flows 1,100,1000] [--sends 10] [--rate 400]
-                                      [--transport httpx] [--json]
+                                      [--transport library] [--gc-freeze] [--json]
 
 For each N in `--flows`, N flows run at once with the library: `run_flow` tasks under
-`asyncio.gather`, over ONE shared `VobizTransport` whose pool holds N connections. Each
-flow has `--sends` sends of "1", each pinned with `wait: {until: T}`:
+`asyncio.gather`, over ONE shared `VobizTransport` whose pool holds N connections. All
+run the same flow: `--sends` sends of "1", each pinned with `wait: {until: T}`,
 
-    flow j, send k:  T = 1 s + j * I / N + k * I,   with I = max(0.1 s, N / rate)
+    send k:  T = 1 s + k * I,   with I = max(0.1 s, N / rate),
 
-so each flow's sends are I apart and the N flows are staggered evenly across I: all
-together they plan `--rate` sends per second (400 by default, under a twentieth of the
-~9,000 requests/s the sandbox answers; a single flow sends every 0.1 s). The sandbox
-(`python -m ivrflow.sandbox --port 0 --log FILE`, a separate process) logs each
-request's arrival on the machine's monotonic clock, the clock ivrflow times flows with;
-arrivals are matched to flows by call id. Reported, over all N * (sends - 1) gaps:
+and flow j starts j * I / N after the first, so each flow's sends are I apart and the N
+flows are staggered evenly across I: all together they plan `--rate` sends per second
+(400 by default, under a twentieth of the ~9,000 requests/s the sandbox answers; a
+single flow sends every 0.1 s). The sandbox (`python -m ivrflow.sandbox --port 0 --log
+FILE`, a separate process) logs each request's arrival on the machine's monotonic
+clock, the clock ivrflow times flows with; arrivals are matched to flows by call id.
+Reported, over all N * (sends - 1) gaps:
 
 - gap error: |actual gap between a flow's consecutive arrivals - planned gap|;
 - lateness: arrival - planned instant (the flow's start + T), which adds the request's
@@ -22,7 +23,9 @@ arrivals are matched to flows by call id. Reported, over all N * (sends - 1) gap
 
 One live-call request is made first, so the pool has a connection open (as a flow that
 starts with `confirm_live` has). `--transport` picks the HTTP transport from
-`transports.py` (default `httpx`: the client VobizTransport builds itself).
+`transports.py` (default `library`: the client VobizTransport builds itself).
+`--gc-freeze` calls `gc.collect(); gc.freeze()` once the flows are set up, as the batch
+runner (`ivrflow run --calls`) does.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ import transports
 from ivrflow.events import Event, RunResult
 from ivrflow.interpreter import run_flow
 from ivrflow.loader import parse_flow
-from ivrflow.transport.vobiz import VobizTransport
 from ivrflow.variables import resolve
 
 START = 1.0
@@ -74,13 +76,8 @@ async def run(box: benchlib.SandboxProcess, transport_name: str, flows: int,
         return await run_flow(flow, bindings, transport, f"{prefix}-{j}", listener=listener)
 
     fds = open_fds()
-    client = None
-    if transport_name != "httpx":
-        client = transports.BUILDERS[transport_name](box.url, box.auth_id, box.auth_token,
-                                                     flows)
-    async with VobizTransport(auth_id=box.auth_id, auth_token=box.auth_token,
-                              api_url=box.url, max_connections=flows,
-                              client=client) as transport:
+    async with transports.vobiz(transport_name, box.url, box.auth_id, box.auth_token,
+                                flows) as transport:
         await transport.live(f"{prefix}-warm")
         if freeze:
             gc.collect()
@@ -148,10 +145,10 @@ def main() -> int:
     parser.add_argument("--sends", type=int, default=10)
     parser.add_argument("--rate", type=float, default=400.0,
                         help="sends per second planned across all flows (default 400)")
-    parser.add_argument("--transport", default="httpx", choices=list(transports.BUILDERS))
+    parser.add_argument("--transport", default="library", choices=list(transports.BUILDERS))
     parser.add_argument("--gc-freeze", action="store_true",
-                        help="gc.freeze() once the flows are set up (what a batch runner "
-                             "could do); default: Python's collector as it is")
+                        help="gc.freeze() once the flows are set up, as `ivrflow run "
+                             "--calls` does; default: Python's collector as it is")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -181,8 +178,9 @@ def main() -> int:
         for flows, offsets, starts in runs:
             rows[str(flows)].update(measure(log, f"t{flows}", flows, offsets, starts))
 
-    result = {"sends_per_flow": args.sends, "rate": args.rate, "transport": args.transport,
-              "gc_freeze": args.gc_freeze, "sandbox": sandbox_command, "rows": rows}
+    result = {"library": transports.describe_library(), "sends_per_flow": args.sends,
+              "rate": args.rate, "transport": args.transport, "gc_freeze": args.gc_freeze,
+              "sandbox": sandbox_command, "rows": rows}
     lines = [f"{args.sends} pinned sends per flow, transport {args.transport}"
              f"{', gc.freeze()' if args.gc_freeze else ''}, sandbox in another process:"]
     for row in rows.values():

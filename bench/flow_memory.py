@@ -15,7 +15,8 @@ Cases:
 - `sent`: flows `send: '1'`, then the same wait: every flow has made a request (all at
   the same instant), so the pool has opened connections too, and each flow holds its
   first step's record;
-- `sent-aiohttp`: `sent` over the httpx-aiohttp transport (transports.py).
+- `sent-httpx-default`: `sent` over httpx's own transport instead of the library's
+  (transports.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 import benchlib
 
-CASES = ("idle", "sent", "sent-aiohttp")
+CASES = ("idle", "sent", "sent-httpx-default")
 WAIT = "  - wait: {until: 10m}\n"
 SEND = "  - send: '1'\n"
 TIME_LIMIT = 60.0
@@ -48,7 +49,6 @@ async def measure(case: str, flows: int, box: benchlib.SandboxProcess) -> dict[s
     from ivrflow.events import Event
     from ivrflow.interpreter import run_flow
     from ivrflow.loader import parse_flow
-    from ivrflow.transport.vobiz import VobizTransport
     from ivrflow.variables import resolve
 
     steps = WAIT + SEND if case == "idle" else SEND + WAIT + SEND
@@ -66,12 +66,9 @@ async def measure(case: str, flows: int, box: benchlib.SandboxProcess) -> dict[s
             if waiting == flows:
                 all_waiting.set()
 
-    client = None
-    if case == "sent-aiohttp":
-        client = transports.httpx_aiohttp_safe(box.url, box.auth_id, box.auth_token, flows)
-    async with VobizTransport(auth_id=box.auth_id, auth_token=box.auth_token,
-                              api_url=box.url, max_connections=flows,
-                              client=client) as transport:
+    name = "httpx-default" if case == "sent-httpx-default" else "library"
+    async with transports.vobiz(name, box.url, box.auth_id, box.auth_token,
+                                flows) as transport:
         await transport.live("memory-warm")
         gc.collect()
         await asyncio.sleep(0.2)

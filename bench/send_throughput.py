@@ -7,19 +7,21 @@ client in turn, so all figures are against the same server:
 
 - ivrflow: C flows (C = 1 or 100) of 3000/C steps `send: '1'` (tone 0, no waits), run
   with `run_flow` under `asyncio.gather` over ONE shared `VobizTransport` whose pool holds
-  C connections, for each transport in `transports.py` (`httpx` is the library's own
-  default client, built by `VobizTransport(max_connections=C)`), and the fastest safe one
-  again on uvloop's event loop;
+  C connections, for each transport in `transports.py` (`library` is VobizTransport's
+  own client, built by `VobizTransport(max_connections=C)`), and the library again on
+  uvloop's event loop;
 - the official SDK (`vobiz-python`): `client.calls.send_digits(call_uuid, "1", "aleg")`
   in a plain loop, and from a 100-thread pool sharing one client (the SDK's own use) and
   with one client per thread; its base URL, the module constant
   `vobiz.rest.client.VOBIZ_API_BASE_URI`, is pointed at the sandbox here only;
 - where the time goes, the same sends with layers taken away: httpx's client alone over
-  the httpx-aiohttp transport (no ivrflow), ivrflow's interpreter over a bare aiohttp
+  the library's transport (no ivrflow), ivrflow's interpreter over a bare aiohttp
   probe transport (no httpx; not a safe adapter), and aiohttp's client alone (neither).
 
 Each figure is the median of `--repeats` timed runs of `--sends` sends (the range is
-shown too); a warm-up run of 300 sends, not counted, opens the connections first. Every
+shown too); a warm-up run of 300 sends, not counted, opens the connections first. The
+closest comparison, the library at concurrency 1 against the SDK's loop, gets two more
+runs each, taken in alternation. Every
 send must be answered 202 and heard by the sandbox: any failure fails the script.
 """
 
@@ -42,7 +44,6 @@ import transports
 
 from ivrflow.interpreter import run_flow
 from ivrflow.loader import parse_flow
-from ivrflow.transport.vobiz import VobizTransport
 from ivrflow.variables import resolve
 
 try:  # a benchmark-only package (bench/requirements.txt)
@@ -60,18 +61,13 @@ async def ivrflow_sends(box: benchlib.SandboxProcess, transport_name: str, concu
     per_flow = sends // concurrency
     flow = parse_flow(benchlib.send_flow_text(per_flow), "bench-sends.yaml")
     bindings = resolve(flow, environ={})
-    client = None
-    if transport_name not in ("httpx", "aiohttp-probe"):
-        client = transports.BUILDERS[transport_name](box.url, box.auth_id, box.auth_token,
-                                                     concurrency)
     transport: Any
     if transport_name == "aiohttp-probe":
         transport = transports.AiohttpProbeTransport(box.url, box.auth_id, box.auth_token,
                                                      concurrency)
     else:
-        transport = VobizTransport(auth_id=box.auth_id, auth_token=box.auth_token,
-                                   api_url=box.url, max_connections=concurrency,
-                                   client=client)
+        transport = transports.vobiz(transport_name, box.url, box.auth_id, box.auth_token,
+                                     concurrency)
     async with transport:
         start = time.perf_counter()
         results = await asyncio.wait_for(asyncio.gather(*(
@@ -182,12 +178,28 @@ def sdk_pool(box: benchlib.SandboxProcess, sends: int, tag: str, threads: int,
     return seconds
 
 
+def figures(rates: list[float]) -> dict[str, Any]:
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
+            "runs": rates}
+
+
 def measure(run: Callable[[int, str], float], sends: int, repeats: int,
             name: str) -> dict[str, Any]:
     run(WARMUP, f"{name}-warm")
-    rates = [sends / run(sends, f"{name}-{r}") for r in range(repeats)]
-    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
-            "runs": rates}
+    return figures([sends / run(sends, f"{name}-{r}") for r in range(repeats)])
+
+
+def measure_pair(first: Callable[[int, str], float], second: Callable[[int, str], float],
+                 sends: int, repeats: int, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two clients timed in alternation, so a drift in the machine's speed hits both."""
+    first(WARMUP, f"{name}-a-warm")
+    second(WARMUP, f"{name}-b-warm")
+    a: list[float] = []
+    b: list[float] = []
+    for r in range(repeats):
+        a.append(sends / first(sends, f"{name}-a-{r}"))
+        b.append(sends / second(sends, f"{name}-b-{r}"))
+    return figures(a), figures(b)
 
 
 def main() -> int:
@@ -207,21 +219,27 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     names = args.transports.split(",")
     with benchlib.SandboxProcess() as box:
+        # The closest comparison, concurrency 1 against the SDK's loop: more runs, in
+        # alternation.
+        paired = measure_pair(
+            lambda n, tag: asyncio.run(ivrflow_sends(box, "library", 1, n, tag)),
+            lambda n, tag: sdk_loop(box, n, tag), args.sends, args.repeats + 2, "pair")
         for name in names:
             for concurrency in (1, 100):
+                if name == "library" and concurrency == 1:
+                    rows["ivrflow / library c=1"] = paired[0]
+                    continue
                 def run(n: int, tag: str, name: str = name, c: int = concurrency) -> float:
                     return asyncio.run(ivrflow_sends(box, name, c, n, tag))
                 rows[f"ivrflow / {name} c={concurrency}"] = measure(
                     run, args.sends, args.repeats, f"{name}-{concurrency}")
         if uvloop is not None and not args.quick:
-            best = "httpx-aiohttp-safe"
             for concurrency in (1, 100):
-                rows[f"ivrflow / {best} + uvloop c={concurrency}"] = measure(
+                rows[f"ivrflow / library + uvloop c={concurrency}"] = measure(
                     lambda n, tag, c=concurrency: uvloop.run(
-                        ivrflow_sends(box, best, c, n, tag)),
+                        ivrflow_sends(box, "library", c, n, tag)),
                     args.sends, args.repeats, f"uv-{concurrency}")
-        rows["vobiz-python loop"] = measure(
-            lambda n, tag: sdk_loop(box, n, tag), args.sends, args.repeats, "sdk-loop")
+        rows["vobiz-python loop"] = paired[1]
         rows["vobiz-python 100 threads, shared client"] = measure(
             lambda n, tag: sdk_pool(box, n, tag, 100, False), args.sends, args.repeats,
             "sdk-pool")
@@ -231,9 +249,9 @@ def main() -> int:
         if not args.quick:
             # Where the time goes: the same sends with layers taken away.
             for concurrency in (1, 100):
-                rows[f"httpx client alone / httpx-aiohttp-safe c={concurrency}"] = measure(
+                rows[f"httpx client alone / library's transport c={concurrency}"] = measure(
                     lambda n, tag, c=concurrency: asyncio.run(
-                        httpx_sends(box, "httpx-aiohttp-safe", c, n, tag)),
+                        httpx_sends(box, "library", c, n, tag)),
                     args.sends, args.repeats, f"hx-{concurrency}")
             for concurrency in (1, 100):
                 rows[f"ivrflow / aiohttp-probe (no httpx) c={concurrency}"] = measure(
@@ -246,11 +264,13 @@ def main() -> int:
                     args.sends, args.repeats, f"aiohttp-{concurrency}")
         sandbox_command = box.command
     heard = box.heard  # counted to the end: the sandbox has stopped
-    expected = sum(WARMUP + args.sends * args.repeats for _ in rows)
-    result = {"sends": args.sends, "repeats": args.repeats, "rows": rows,
-              "sandbox": sandbox_command, "heard": heard, "expected_heard": expected}
+    expected = sum(WARMUP + args.sends * len(row["runs"]) for row in rows.values())
+    result = {"library": transports.describe_library(), "sends": args.sends,
+              "repeats": args.repeats, "rows": rows, "sandbox": sandbox_command,
+              "heard": heard, "expected_heard": expected}
     lines = [f"{args.sends} zero-wait sends of '1', median of {args.repeats} runs "
-             f"(sends/s, min-max):"]
+             f"({args.repeats + 2} for the library at c=1 and the SDK loop; sends/s, "
+             f"min-max):"]
     for label, row in rows.items():
         lines.append(f"  {label:<56} {row['median']:8,.0f}  "
                      f"({row['min']:,.0f}-{row['max']:,.0f})")

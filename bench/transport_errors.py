@@ -7,11 +7,12 @@ unknown" (the digits may have played; never resend). VobizTransport decides that
 the httpx exception class alone: ConnectError / ConnectTimeout / PoolTimeout mean
 nothing was delivered; ReadTimeout, RemoteProtocolError and other transport errors mean
 unknown. So a transport under httpx must raise the class httpx's own transport raises.
-For each transport in `transports.py` (httpx's default, httpx-aiohttp as shipped, and
-the remapping `SafeAiohttpTransport`), each case below is run three ways:
+For each transport in `transports.py` (httpx's own, httpx-aiohttp as shipped, and the
+library's: what VobizTransport builds itself, today httpx over ivrflow's remapping
+`SafeAiohttpTransport`), each case below is run three ways:
 
 1. `client.post(...)` on the DTMF path: the exception class (and its cause);
-2. `VobizTransport(client=...).send_digits(...)`: the outcome ivrflow makes of it;
+2. `VobizTransport.send_digits(...)` over that transport: the outcome ivrflow makes of it;
 3. (dropped connection only) a whole flow, `send: '1'` with 3 attempts, through
    `run_flow`: how many times the sandbox played the digits.
 
@@ -46,11 +47,10 @@ import transports
 
 from ivrflow.interpreter import run_flow
 from ivrflow.loader import parse_flow
-from ivrflow.transport.vobiz import VobizTransport
 from ivrflow.variables import resolve
 
 TIMEOUT = httpx.Timeout(connect=1.0, read=0.3, write=1.0, pool=0.2)
-NAMES = ("httpx", "httpx-aiohttp", "httpx-aiohttp-safe")
+NAMES = ("httpx-default", "httpx-aiohttp", "library")
 AUTH_ID, AUTH_TOKEN = "MA_SANDBOX", "sandbox-token"
 RETRY_FLOW = "version: 1\nname: drop-retry\ntone: 0\nretry: {attempts: 3, backoff: 100ms}\n" \
              "steps:\n  - send: '1'\n"
@@ -109,9 +109,11 @@ class GarbageServer:
 def describe(exc: BaseException) -> str:
     """`httpx.ConnectError`, and the aiohttp exception it was made from, if any."""
     name = f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        name += f" (from aiohttp.{type(cause).__name__})"
+    cause, seen = exc.__cause__, 0
+    while cause is not None and seen < 10:  # the first aiohttp exception in the chain
+        if type(cause).__module__.startswith("aiohttp"):
+            return f"{name} (from aiohttp.{type(cause).__name__})"
+        cause, seen = cause.__cause__, seen + 1
     return name
 
 
@@ -147,9 +149,9 @@ async def raw_post(name: str, url: str, call: str, warm: bool = False,
 async def adapter_outcome(name: str, url: str, call: str, warm: bool = False,
                           busy: bool = False) -> str:
     """What VobizTransport.send_digits makes of the same failure."""
-    client = transports.BUILDERS[name](url, AUTH_ID, AUTH_TOKEN, 1 if busy else 10, TIMEOUT)
-    async with VobizTransport(auth_id=AUTH_ID, auth_token=AUTH_TOKEN, api_url=url,
-                              timeout=TIMEOUT, client=client) as transport:
+    async with transports.vobiz(name, url, AUTH_ID, AUTH_TOKEN, 1 if busy else 10,
+                                TIMEOUT) as transport:
+        client = transport._client
         if warm:
             await transport.live(call)
         blocker = None
@@ -174,9 +176,8 @@ async def adapter_outcome(name: str, url: str, call: str, warm: bool = False,
 
 async def flow_over_drop(name: str, box: benchlib.SandboxProcess) -> dict[str, Any]:
     flow = parse_flow(RETRY_FLOW, "drop-retry.yaml")
-    client = transports.BUILDERS[name](box.url, AUTH_ID, AUTH_TOKEN, 10, TIMEOUT)
-    async with VobizTransport(auth_id=AUTH_ID, auth_token=AUTH_TOKEN, api_url=box.url,
-                              timeout=TIMEOUT, client=client) as transport:
+    async with transports.vobiz(name, box.url, AUTH_ID, AUTH_TOKEN, 10,
+                                TIMEOUT) as transport:
         result = await asyncio.wait_for(run_flow(flow, resolve(flow, environ={}), transport,
                                                  f"{name}-flow"), 30)
     return {"outcome": result.outcome, "attempts": result.steps[0].attempts,
@@ -245,7 +246,8 @@ def main() -> int:
     for name, row in flows.items():
         lines.append(f"  {name:<19} {row['outcome']} after {row['attempts']} attempt(s); "
                      f"digits played {row['heard']} time(s)")
-    benchlib.emit({"cases": rows, "drop_flow": flows}, args.json, "\n".join(lines))
+    benchlib.emit({"library": transports.describe_library(), "cases": rows,
+                   "drop_flow": flows}, args.json, "\n".join(lines))
     return 0
 
 
