@@ -144,7 +144,7 @@ def verdict(ok: bool) -> str:
 
 
 def render(results: dict[str, dict[str, Any]], machine: dict[str, Any], total: float,
-           started: str) -> str:
+           started: str, source: str) -> str:
     out: list[str] = []
     add = out.append
     cap = results["capacity"]
@@ -210,7 +210,7 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any], total: f
     add(f"| memory | {machine['memory_gib']} GiB |")
     add(f"| kernel | {machine['kernel']} |")
     add(f"| Python | {machine['python']} |")
-    add(f"| ivrflow source | {git_state()} |")
+    add(f"| ivrflow source | {source} |")
     add(f"| ivrflow's HTTP stack | {stack} (what `VobizTransport` builds when given no "
         "client) |")
     add("| packages | " + ", ".join(f"{name} {version}" for name, version in
@@ -356,10 +356,13 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any], total: f
             f"{results[variant_steps[label]]['_other_cores']:.2f} |")
     add("")
     add("`connections`: sockets the pool held at the end. `other work`: CPU the machine "
-        "spent on anything but this benchmark's processes while it ran (see Commands). The "
-        "sandbox is a Python process too, with its own collector: a pause there delays the "
-        "arrival stamps of whatever is queued, so part of the remaining tail is the "
-        "measuring instrument's.")
+        "spent on anything but this benchmark's processes while it ran (see Commands). "
+        "Every tail of more than a few milliseconds above goes with a collector pause of "
+        "about its size (the GC column), and the p99 of a run depends on how many pauses "
+        "fell on sends (100 flows make 900 gaps, so one pause weighs more there than among "
+        "1,000 flows' 9,000). The sandbox is a Python process too, with its own collector: "
+        "a pause there delays the arrival stamps of whatever is queued, so part of the "
+        "remaining tail is the measuring instrument's.")
     add("")
 
     # -- throughput ---------------------------------------------------------------------
@@ -590,8 +593,18 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any], total: f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
-    parser.add_argument("--raw", help="also write every script's JSON to this file")
+    parser.add_argument("--raw", metavar="FILE",
+                        help="also write every script's JSON (and the run's facts) to FILE")
+    parser.add_argument("--from-raw", metavar="FILE",
+                        help="measure nothing: write RESULTS.md again from a --raw FILE")
     args = parser.parse_args()
+    if args.from_raw:
+        saved = json.loads(Path(args.from_raw).read_text())
+        meta = saved.pop("_meta")
+        Path(args.output).write_text(render(saved, meta["machine"], meta["total"],
+                                            meta["started"], meta["git"]))
+        print(f"run_all: wrote {args.output} from {args.from_raw}", file=sys.stderr)
+        return 0
     missing = [name for name in ("vobiz", "check_jsonschema", "uvloop")
                if importlib.util.find_spec(name) is None]
     if missing:
@@ -601,18 +614,20 @@ def main() -> int:
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     began = time.perf_counter()
     machine = benchlib.machine()
+    source = git_state()
     quiet = Quiet()
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, args_ in STEPS:
         quiet.wait(name)
         results[name] = run_step(name, args_)
     total = time.perf_counter() - began
     if args.raw:
-        Path(args.raw).write_text(json.dumps(results, indent=1))
-    Path(args.output).write_text(render(results, machine, total, started))
+        Path(args.raw).write_text(json.dumps({**results, "_meta": {
+            "machine": machine, "total": total, "started": started, "git": source}},
+            indent=1))
+    Path(args.output).write_text(render(results, machine, total, started, source))
     print(f"run_all: wrote {args.output} in {total:.0f} s", file=sys.stderr)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
