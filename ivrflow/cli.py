@@ -10,8 +10,10 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,7 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command: Command = args.command
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM stops ivrflow as ^C does (exit 130, a message), also before the event
+        # loop takes signals over and after it gives them back
+        signal.signal(signal.SIGTERM, _interrupt)
     return run_guarded(command, args)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_guarded(command: Command, args: argparse.Namespace) -> int:

@@ -195,6 +195,7 @@ async def _until_signal(work: Awaitable[T]) -> T:
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
+    previous = signal.getsignal(signal.SIGTERM)
     for sig in signals:
         loop.add_signal_handler(sig, task.cancel)
     try:
@@ -202,3 +203,5 @@ async def _until_signal(work: Awaitable[T]) -> T:
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+        if callable(previous):  # give back what the command line had set (see cli.main)
+            signal.signal(signal.SIGTERM, previous)
