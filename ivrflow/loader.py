@@ -39,7 +39,7 @@ def parse_flow(text: str, display: str = "<flow>") -> Flow:
     if not isinstance(source.data, dict):
         raise FlowInvalid([source.problem((), (
             f"a flow must be a mapping with version, name and steps, not "
-            f"{schema._describe(source.data)}"))])
+            f"{schema.describe(source.data)}"))])
     problems = source.problems + schema.check(source)
     flagged = {(p.line, p.column) for p in problems}
     # Recipe-level checks look only at parts of the right shape, so a file with schema

@@ -126,19 +126,6 @@ class HumanReporter:
                           "bad")
 
 
-def summary_json(result: RunResult) -> dict[str, object]:
-    """The result object as JSON, for library users and batch reports."""
-    return {
-        "call": result.call, "flow": result.flow, "outcome": result.outcome,
-        "exit_code": result.exit_code, "reason": result.reason,
-        "duration": round(result.duration, 6),
-        "steps": [{"step": s.number, "kind": s.kind, "name": s.name,
-                   "start": round(s.start, 6),
-                   "end": None if s.end is None else round(s.end, 6),
-                   "attempts": s.attempts, "outcome": s.outcome, "status": s.status,
-                   "detail": s.detail} for s in result.steps],
-    }
-
 
 class BatchProgress:
     """A batch in human mode: a live counts line on a terminal, a line per failed call."""

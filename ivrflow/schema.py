@@ -67,7 +67,7 @@ def label(path: JsonPath) -> str:
     return ".".join(str(p) for p in path)
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if value is None:
         return "empty"
     if isinstance(value, bool):
@@ -164,7 +164,7 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
     elif kind == "enum":
         options = ", ".join(str(o) for o in rule)
         if isinstance(value, (dict, list)) or value is None:
-            yield path, f"{where} must be one of {options}, not {_describe(value)}", False
+            yield path, f"{where} must be one of {options}, not {describe(value)}", False
             return
         message = f"{where}: '{written or value}' is not one of {options}"
         close = difflib.get_close_matches(str(value), [str(o) for o in rule], 1)
@@ -219,11 +219,11 @@ def _type_message(path: JsonPath, value: Any, rule: Any, hint: str | None, writt
                         f'digits: send: "{rest.split()[0]}"')
             return f'{where} has no digits; write them quoted: send: "1"'
         if isinstance(value, (int, float, bool)):
-            return (f"{where}: digits must be quoted text, not {_describe(value)}; quote "
+            return (f"{where}: digits must be quoted text, not {describe(value)}; quote "
                     f'them: send: "{written or value}"')
     if path[-1:] == ("default",) and len(path) == 3 and path[0] == "vars":
         return f'{where} must be quoted text; write default: "..."'
-    message = f"{where} must be {_expected(rule)}, not {_describe(value)}"
+    message = f"{where} must be {_expected(rule)}, not {describe(value)}"
     return f"{message}: {hint}" if hint else message
 
 
@@ -284,7 +284,7 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
                 tip = f' (did you mean - {action}: "{argument.strip()}"?)' if action == "send" \
                     else f" (did you mean - {action}: {argument.strip()}?)"
             yield path, (f"{label(path)} must be a mapping with one of wait, send or "
-                         f"confirm_live, not {_describe(value)}{tip}"), False
+                         f"confirm_live, not {describe(value)}{tip}"), False
             return
         present = sorted((a for a in ACTIONS if a in value),
                          key=lambda a: source.where((*path, a), key=True))
@@ -313,7 +313,7 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
         if value is None:
             yield path, f"{label(path)} has no value: {hint}", False
         else:
-            yield path, f"{label(path)}: {hint}, not {_describe(value)}", False
+            yield path, f"{label(path)}: {hint}, not {describe(value)}", False
         return
     for sub in by_branch.get(chosen, []):
         yield from _explain(sub, source)
