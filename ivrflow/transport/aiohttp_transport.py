@@ -16,7 +16,8 @@ whichever engine is underneath:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import httpx
@@ -45,48 +46,37 @@ def map_aiohttp_error(exc: BaseException) -> httpx.TransportError:
     return httpx.ReadError(text)  # any other loss mid-request: outcome unknown
 
 
-def _remap(exc: Exception) -> Exception:
-    """httpx-aiohttp raised `exc`: the faithful httpx exception (or `exc` itself)."""
-    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
-    if isinstance(cause, aiohttp.ClientError):
-        return map_aiohttp_error(cause)
-    return exc
+@contextlib.contextmanager
+def _faithful() -> Iterator[None]:
+    """Re-raise what httpx-aiohttp raised as the exception httpx's own transport raises."""
+    try:
+        yield
+    except (httpx.TransportError, aiohttp.ClientError) as exc:
+        cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+        if not isinstance(cause, aiohttp.ClientError):
+            raise
+        raise map_aiohttp_error(cause) from exc
 
 
-class _RemappedStream(httpx.AsyncByteStream):
+class _FaithfulStream(httpx.AsyncByteStream):
     def __init__(self, stream: httpx.AsyncByteStream) -> None:
         self._stream = stream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with _faithful():
             async for chunk in self._stream:
                 yield chunk
-        except (httpx.TransportError, aiohttp.ClientError) as exc:
-            mapped = _remap(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     async def aclose(self) -> None:
-        try:
+        with _faithful():
             await self._stream.aclose()
-        except (httpx.TransportError, aiohttp.ClientError) as exc:
-            mapped = _remap(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
 
 class SafeAiohttpTransport(AiohttpTransport):
     """httpx-aiohttp's transport, raising the exceptions httpx's own transport raises."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
+        with _faithful():
             response = await super().handle_async_request(request)
-        except (httpx.TransportError, aiohttp.ClientError) as exc:
-            mapped = _remap(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        response.stream = _RemappedStream(response.stream)  # type: ignore[arg-type]
+        response.stream = _FaithfulStream(response.stream)  # type: ignore[arg-type]
         return response
