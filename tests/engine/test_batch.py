@@ -59,10 +59,11 @@ def test_a_failing_call_does_not_delay_the_others(sandbox: Start, run_cli: Run,
     calls = calls_csv(tmp_path, [f"c-{i},12345{i},1" for i in range(5)])
     result = run_cli(box, FLOW, "--calls", calls)
     assert result.code == 1
-    for call in ("c-0", "c-1", "c-2", "c-3", "c-4"):
-        times = [r.t for r in box.requests() if r.call == call]
-        if len(times) == 2:  # the four good calls: 7 digits x 50 ms + 100 ms wait apart
-            assert times[1] - times[0] == pytest.approx(0.1 + 7 * 0.0, abs=0.03)
+    pairs = [[r.t for r in box.requests() if r.call == f"c-{i}"] for i in range(5)]
+    good = [times for times in pairs if len(times) == 2]
+    assert len(good) == 4  # the call whose send failed stopped; the others went on
+    for times in good:  # tone 0: the second send is due 100 ms after the first
+        assert times[1] - times[0] == pytest.approx(0.1, abs=0.05)
 
 
 def test_rate_limit_is_shared_by_every_call(sandbox: Start, run_cli: Run,

@@ -168,7 +168,7 @@ def test_error_body_shapes_are_both_read() -> None:
 
 
 def test_arrival_gaps_match_the_plan_in_real_time(sandbox: Start) -> None:
-    """Against the sandbox in real time, sends arrive at the planned gaps (loose: 25 ms)."""
+    """Against the sandbox in real time, sends arrive at the planned gaps (loose: 50 ms)."""
     import asyncio
 
     box = sandbox()
@@ -187,8 +187,8 @@ def test_arrival_gaps_match_the_plan_in_real_time(sandbox: Start) -> None:
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # send 1 plays 100 ms, then 200 ms wait: the second lands ~300 ms (+ latency) later;
     # the third is pinned to 800 ms after the start.
-    assert gaps[0] == pytest.approx(0.3, abs=0.025)
-    assert arrivals[2] - arrivals[0] == pytest.approx(0.8, abs=0.025)
+    assert gaps[0] == pytest.approx(0.3, abs=0.05)
+    assert arrivals[2] - arrivals[0] == pytest.approx(0.8, abs=0.05)
 
 
 def test_sandbox_run_is_the_quick_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
