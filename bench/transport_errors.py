@@ -38,7 +38,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import benchlib
@@ -121,6 +121,23 @@ def dtmf_path(call: str) -> str:
     return f"/api/v1/Account/{AUTH_ID}/Call/{call}/DTMF/"
 
 
+@contextlib.asynccontextmanager
+async def occupied(client: httpx.AsyncClient, call: str, busy: bool) -> AsyncIterator[None]:
+    """With `busy`, a slow request holds the pool's only connection meanwhile."""
+    blocker = None
+    if busy:
+        blocker = asyncio.create_task(client.get(
+            f"/api/v1/Account/{AUTH_ID}/Call/{call}-busy/", params={"status": "live"},
+            timeout=httpx.Timeout(5.0)))
+        await asyncio.sleep(0.1)
+    try:
+        yield
+    finally:
+        if blocker is not None:
+            with contextlib.suppress(Exception):
+                await blocker
+
+
 async def raw_post(name: str, url: str, call: str, warm: bool = False,
                    busy: bool = False) -> str:
     """What `client.post` raises (or answers) on the DTMF path."""
@@ -129,21 +146,13 @@ async def raw_post(name: str, url: str, call: str, warm: bool = False,
         if warm:
             await client.get(f"/api/v1/Account/{AUTH_ID}/Call/{call}/",
                              params={"status": "live"})
-        blocker = None
-        if busy:
-            blocker = asyncio.create_task(client.get(
-                f"/api/v1/Account/{AUTH_ID}/Call/{call}-busy/", params={"status": "live"},
-                timeout=httpx.Timeout(5.0)))
-            await asyncio.sleep(0.1)
-        try:
-            response = await client.post(dtmf_path(call), json={"digits": "1", "leg": "aleg"})
-            return f"HTTP {response.status_code}"
-        except Exception as exc:
-            return describe(exc)
-        finally:
-            if blocker is not None:
-                with contextlib.suppress(Exception):
-                    await blocker
+        async with occupied(client, call, busy):
+            try:
+                response = await client.post(dtmf_path(call),
+                                             json={"digits": "1", "leg": "aleg"})
+                return f"HTTP {response.status_code}"
+            except Exception as exc:
+                return describe(exc)
 
 
 async def adapter_outcome(name: str, url: str, call: str, warm: bool = False,
@@ -154,20 +163,11 @@ async def adapter_outcome(name: str, url: str, call: str, warm: bool = False,
         client = transport._client
         if warm:
             await transport.live(call)
-        blocker = None
-        if busy:
-            blocker = asyncio.create_task(client.get(
-                f"/api/v1/Account/{AUTH_ID}/Call/{call}-busy/", params={"status": "live"},
-                timeout=httpx.Timeout(5.0)))
-            await asyncio.sleep(0.1)
-        try:
-            outcome = await transport.send_digits(call, "1", "aleg")
-        except Exception as exc:
-            return f"raises {describe(exc)} (escapes the adapter)"
-        finally:
-            if blocker is not None:
-                with contextlib.suppress(Exception):
-                    await blocker
+        async with occupied(client, call, busy):
+            try:
+                outcome = await transport.send_digits(call, "1", "aleg")
+            except Exception as exc:
+                return f"raises {describe(exc)} (escapes the adapter)"
     kind = type(outcome).__name__
     meaning = {"Transient": "nothing delivered: may retry",
                "Unknown": "outcome unknown: never resent"}.get(kind, "")

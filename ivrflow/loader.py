@@ -18,7 +18,7 @@ from ivrflow import schema
 from ivrflow.durations import format_seconds, seconds
 from ivrflow.errors import FlowInvalid, Problem
 from ivrflow.model import ConfirmLive, Expect, Flow, RetryPolicy, Send, Step, Variable, Wait
-from ivrflow.timing import earliest_start, wait_end
+from ivrflow.timing import timeline
 from ivrflow.yamlsource import JsonPath, Source, load, read_text
 
 MAX_WAIT = 3600.0
@@ -211,23 +211,14 @@ def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]
 
 def _timeline_problems(flow: Flow) -> Iterator[Problem]:
     """A step that cannot start before the flow's timeout, even with instant answers."""
-    previous_end, last_action_end = 0.0, None
-    for step in flow.steps:
-        start = earliest_start(flow, step, previous_end, last_action_end)
-        if isinstance(step, Wait):
-            end = wait_end(step, start)
-        elif isinstance(step, Send):  # at least the literal digits play; variables add more
-            end = start + dtmf.playback(dtmf.REFERENCE.sub("", step.digits), flow.tone)
-            last_action_end = end
-        else:
-            end = last_action_end = start
+    # at least the literal digits play; variables only add more
+    for step, _, end in timeline(flow, lambda send: dtmf.REFERENCE.sub("", send.digits)):
         if end > flow.timeout:
             yield Problem(flow.path, step.line, step.column, (
                 f"step {step.number}: the flow reaches {format_seconds(end)} here at the "
                 f"earliest, past its timeout of {format_seconds(flow.timeout)}; raise "
                 "timeout or shorten the waits"))
             return
-        previous_end = end
 
 
 def _retry(spec: dict[str, Any] | None, base: RetryPolicy) -> RetryPolicy:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ivrflow.durations import format_seconds
 from ivrflow.model import ConfirmLive, Flow, Send, Step, Wait
-from ivrflow.timing import earliest_start, playback, wait_end
+from ivrflow.timing import timeline
 from ivrflow.variables import Bindings
 
 
@@ -33,29 +33,21 @@ class Plan:
 
 def make_plan(flow: Flow, bindings: Bindings) -> Plan:
     planned: list[PlannedStep] = []
-    now = 0.0
-    last_action_end: float | None = None
-    slack = 0.0
-    for step in flow.steps:
-        start = earliest_start(flow, step, now, last_action_end)
+    total = slack = 0.0
+    for step, start, end in timeline(flow, bindings.digits):
         if isinstance(step, Wait):
-            end = wait_end(step, start)
             detail = (f"until {format_seconds(step.until)}" if step.until is not None
                       else format_seconds(step.seconds or 0.0))
         elif isinstance(step, Send):
-            end = start + playback(bindings.digits(step), flow.tone)
             detail = f"{bindings.shown(step)} on {step.leg}"
-            last_action_end = end
         else:
             assert isinstance(step, ConfirmLive)
-            end = start
             slack += step.timeout
             detail = (f"poll every {format_seconds(step.interval)}, "
                       f"up to {format_seconds(step.timeout)}")
-            last_action_end = end
         planned.append(PlannedStep(step, start, end - start, detail))
-        now = end
-    return Plan(flow, tuple(planned), now, slack)
+        total = end
+    return Plan(flow, tuple(planned), total, slack)
 
 
 def to_json(plan: Plan) -> dict[str, object]:

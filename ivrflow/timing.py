@@ -3,10 +3,12 @@ interpreter share, so a plan and a run agree to the millisecond."""
 
 from __future__ import annotations
 
-from ivrflow.digits import playback
-from ivrflow.model import Flow, Step, Wait
+from collections.abc import Callable, Iterator
 
-__all__ = ["earliest_start", "playback", "wait_end"]
+from ivrflow.digits import playback
+from ivrflow.model import Flow, Send, Step, Wait
+
+__all__ = ["earliest_start", "playback", "timeline", "wait_end"]
 
 
 def earliest_start(flow: Flow, step: Step, previous_end: float,
@@ -27,3 +29,25 @@ def wait_end(step: Wait, start: float) -> float:
     if step.until is not None:
         return max(start, step.until)
     return start + (step.seconds or 0.0)
+
+
+def timeline(flow: Flow, digits_of: Callable[[Send], str]
+             ) -> Iterator[tuple[Step, float, float]]:
+    """(step, start, end) for every step, with instant API answers and a call live at once.
+
+    `digits_of` gives what a send plays (resolved digits for a plan, the literal part for
+    a lower bound before variables are known).
+    """
+    previous_end = 0.0
+    last_action_end: float | None = None
+    for step in flow.steps:
+        start = earliest_start(flow, step, previous_end, last_action_end)
+        if isinstance(step, Wait):
+            end = wait_end(step, start)
+        else:
+            end = start
+            if isinstance(step, Send):
+                end += playback(digits_of(step), flow.tone)
+            last_action_end = end
+        yield step, start, end
+        previous_end = end
