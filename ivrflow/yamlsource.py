@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 from ivrflow.errors import FlowInvalid, Problem
+from ivrflow.inputfile import UnreadableFile, read_bytes
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # values built, counting each alias expansion; a 1 MiB recipe needs far fewer
@@ -93,20 +94,11 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 
 
 def read_text(path: Path, display: str) -> str:
-    """Read a recipe file, refusing anything too big or not UTF-8."""
+    """Read a recipe file (a regular file of at most 1 MiB) as UTF-8 text."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise FlowInvalid([Problem(display, 1, 1, (
-                f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} (1 MiB): "
-                "a recipe this large is almost certainly not a recipe"))])
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FlowInvalid([Problem(display, 1, 1, "no such file")]) from None
-    except IsADirectoryError:
-        raise FlowInvalid([Problem(display, 1, 1, "is a directory, not a YAML file")]) from None
-    except OSError as exc:
-        raise FlowInvalid([Problem(display, 1, 1, f"cannot read: {exc.strerror}")]) from None
+        raw = read_bytes(path, MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        raise FlowInvalid([Problem(display, 1, 1, exc.reason)]) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
