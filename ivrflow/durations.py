@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)")
+# as the schemas' duration pattern: at most 9 digits before the point and 6 after, so
+# every duration the pattern admits is a finite number
+_DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)(ms|s|m)")
 
 
 def seconds(value: float | int | str) -> float:
@@ -15,7 +18,10 @@ def seconds(value: float | int | str) -> float:
         if match is None:
             raise ValueError(f"not a duration: {value!r}")
         return float(match[1]) * _UNITS[match[2]]
-    return float(value)
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"not a finite duration: {value!r}")
+    return result
 
 
 def format_seconds(value: float) -> str:

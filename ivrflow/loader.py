@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ivrflow import digits as dtmf
-from ivrflow import schema
+from ivrflow import patterns, schema
 from ivrflow.durations import format_seconds, seconds
 from ivrflow.errors import FlowInvalid, Problem
 from ivrflow.model import ConfirmLive, Expect, Flow, RetryPolicy, Send, Step, Variable, Wait
+from ivrflow.suggest import Suggestions
 from ivrflow.timing import timeline
 from ivrflow.yamlsource import JsonPath, Source, load, read_text
 
@@ -62,10 +62,11 @@ def _expect_problems(flow: Flow, source: Source) -> Iterator[Problem]:
     expect = flow.expect
     if expect is None:
         return
+    names = Suggestions(flow.variables)
     for name in expect.values:
         if name not in flow.variables:
-            close = difflib.get_close_matches(name, list(flow.variables), 1)
-            tip = f" (did you mean '{close[0]}'?)" if close else ""
+            close = names.closest(name)
+            tip = f" (did you mean '{close}'?)" if close else ""
             yield source.problem(("expect", "vars", name), (
                 f"expect.vars: '{name}' is not a declared variable{tip}"), key=True)
     from ivrflow.menu.loader import load_menu
@@ -151,12 +152,13 @@ def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]
         if not isinstance(pattern, str):
             continue
         try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            yield problem(("vars", name, "pattern"), f"not a valid regular expression: {exc.msg}")
+            patterns.compile_pattern(pattern)
+        except patterns.BadPattern as bad:
+            yield problem(("vars", name, "pattern"),
+                          f"not a valid regular expression: {bad.reason}")
             continue
         default = spec.get("default")
-        if isinstance(default, str) and not compiled.fullmatch(default):
+        if isinstance(default, str) and not patterns.fullmatch(pattern, default):
             shown = "the secret default" if spec.get("secret") else f"'{default}'"
             yield problem(("vars", name, "default"), f"{shown} does not match the pattern "
                                                      f"{pattern}")
@@ -182,6 +184,7 @@ def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]
             yield problem(path, "must be more than 0")
 
     timeout = _seconds(data.get("timeout", 1800))
+    names = Suggestions(declared)
     steps: list[Any] = data["steps"] if isinstance(data.get("steps"), list) else []
     for index, step in enumerate(steps):
         if not isinstance(step, dict):
@@ -190,8 +193,8 @@ def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]
         if isinstance(step.get("send"), str):
             for name in dtmf.references(step["send"]):
                 if dtmf.NAME.fullmatch(name) and name not in declared:
-                    close = difflib.get_close_matches(name, list(declared), 1)
-                    tip = f"did you mean ${{{close[0]}}}? Otherwise d" if close else "D"
+                    close = names.closest(name)
+                    tip = f"did you mean ${{{close}}}? Otherwise d" if close else "D"
                     yield problem((*here, "send"), (
                         f"${{{name}}} is not a declared variable; {tip}eclare it under vars: "
                         f"({name}: {{}})"), always=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -101,6 +103,8 @@ def _trap_message(path: JsonPath, trap: Trap, wanted: str | None) -> str:
     """What a YAML 1.1 trap did, and the fix that suits the key (`wanted`: what it needs)."""
     where = label(path)
     shown = str(trap.value).lower() if isinstance(trap.value, bool) else trap.value
+    if isinstance(trap.value, float) and not math.isfinite(trap.value):
+        return f"{where}: {trap.text} is not a finite number; write a number such as 4"
     reading = _TRAP_READING[trap.kind].format(value=shown)
     said = f"{where}: {trap.text} is read by YAML 1.1 as {reading}"
     if path[-1:] == ("send",):
@@ -263,6 +267,11 @@ def _pattern_message(path: JsonPath, value: Any, pattern: str, hint: str | None)
             return f"{where}: a duration cannot be negative (got '{value}')"
         if text[-1:].isupper() or text[-2:] == "MS":
             return f"{where}: invalid duration '{value}': units are lowercase: ms, s, m"
+        long = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?(?:ms|s|m)", value)
+        if long is not None and len(long[1]) > 9:
+            return f"{where}: {value[:12]}... is longer than 24 hours"
+        if long is not None:
+            return f"{where}: {value}: write at most 6 digits after the decimal point"
     if hint:
         return f"{where}: invalid value '{value}': {hint}"
     return f"{where}: '{value}' does not match {pattern}"  # pragma: no cover - all have hints

@@ -7,7 +7,6 @@ the value of a secret variable.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -15,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivrflow import digits as dtmf
+from ivrflow import patterns
 from ivrflow.errors import FlowInvalid, InvalidInput
 from ivrflow.model import Flow, Send
+from ivrflow.suggest import Suggestions
 from ivrflow.yamlsource import load, read_text
 
 _DIGIT_VALUE = re.compile(r"[0-9*#wW]*")
@@ -101,11 +102,12 @@ def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
     environ = os.environ if environ is None else environ
     lines: list[str] = []
     declared = list(flow.variables)
+    names = Suggestions(declared)
     for origin, given in (("--var", cli), (file_name, file_values)):
         for name in given:
             if name not in flow.variables:
-                close = difflib.get_close_matches(name, declared, 1)
-                tip = f" (did you mean '{close[0]}'?)" if close else ""
+                close = names.closest(name)
+                tip = f" (did you mean '{close}'?)" if close else ""
                 known = ", ".join(declared) or "none"
                 lines.append(f"{origin}: the flow declares no variable '{name}'{tip}; "
                              f"declared: {known}")
@@ -135,7 +137,7 @@ def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
             lines.append(_at(at, f"variable '{name}' has no value: {how}"))
             continue
         shown = "its value" if var.secret else f"value {value!r}"
-        if var.pattern is not None and not re.fullmatch(var.pattern, value):
+        if var.pattern is not None and not patterns.fullmatch(var.pattern, value):
             lines.append(_at(at, f"variable '{name}': {shown} (from {origin}) does not match "
                                  f"its pattern {var.pattern}"))
             continue
