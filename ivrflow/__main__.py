@@ -1,5 +1,37 @@
+"""The `ivrflow` command (and `python -m ivrflow`).
+
+Signals are taken over before anything heavy is imported, so a ^C, SIGTERM or SIGHUP in
+the first milliseconds ends ivrflow as one later does: "interrupted", exit 130, no
+traceback. Once the command has its exit code, late signals are ignored.
+"""
+
+import signal
 import sys
 
-from ivrflow.cli import main
+_STOP = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
 
-sys.exit(main())
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    try:
+        for sig in _STOP[1:]:
+            signal.signal(sig, _interrupt)
+        from ivrflow.cli import main as run_command
+
+        code = run_command()
+    except KeyboardInterrupt:
+        try:
+            sys.stderr.write("ivrflow: interrupted\n")
+        except (OSError, ValueError):
+            pass
+        code = 130
+    for sig in _STOP:
+        signal.signal(sig, signal.SIG_IGN)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

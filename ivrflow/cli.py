@@ -10,14 +10,13 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 import tempfile
-import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from ivrflow import output, signals
 from ivrflow._version import __version__
 from ivrflow.errors import ExitCode, FlowInvalid, InvalidInput, IvrflowError
 
@@ -25,18 +24,27 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    command: Command = args.command
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM stops ivrflow as ^C does (exit 130, a message), also before the event
-        # loop takes signals over and after it gives them back
-        signal.signal(signal.SIGTERM, _interrupt)
-    return run_guarded(command, args)
+    """Run one ivrflow command; return its exit code (argparse exits 2 on bad usage)."""
+    with output.installed() as (out, err), signals.as_interrupts():
+        try:
+            args = build_parser().parse_args(argv)
+            code = run_guarded(args.command, args)
+        except KeyboardInterrupt:  # a signal outside the command's own handling
+            print("ivrflow: interrupted", file=sys.stderr)
+            code = int(ExitCode.INTERRUPTED)
+        return _output_verdict(code, out, err)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _output_verdict(code: int, *streams: output.SafeStream) -> int:
+    """A reader that left changes nothing (the exit code is the calls'); output that
+    could not be written (a full disk) is an error of its own when all else went well."""
+    for stream in streams:
+        if stream.failed is not None:
+            why = stream.failed.strerror or type(stream.failed).__name__
+            print(f"ivrflow: cannot write to {stream.stream_name}: {why}", file=sys.stderr)
+            if code == ExitCode.OK:
+                code = int(ExitCode.INVALID_INPUT)
+    return code
 
 
 def run_guarded(command: Command, args: argparse.Namespace) -> int:
@@ -49,14 +57,13 @@ def run_guarded(command: Command, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("ivrflow: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:  # `ivrflow plan ... | head`: the reader left, nothing to report
-        sys.stderr.close()
-        return int(ExitCode.OK)
     except Exception as exc:  # the last resort: never a traceback on the terminal
         log = _write_crash_log()
+        where = (f"The details are in {log}; please attach that file to a bug report."
+                 if log else "No crash log could be written (no writable temporary "
+                             "directory); run it again with TMPDIR set to one.")
         print(f"ivrflow: internal error ({type(exc).__name__}); this is a bug in ivrflow. "
-              f"The details are in {log}; please attach that file to a bug report.",
-              file=sys.stderr)
+              f"{where}", file=sys.stderr)
         return int(ExitCode.STEP_FAILED)
 
 
@@ -69,10 +76,14 @@ def _prefixed(message: str) -> str:
                      for line in message.splitlines())
 
 
-def _write_crash_log() -> str:
-    fd, name = tempfile.mkstemp(prefix="ivrflow-crash-", suffix=".log")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"ivrflow {__version__}\n{traceback.format_exc()}")
+def _write_crash_log() -> str | None:
+    """The path of a new file holding the traceback, or None when none can be written."""
+    try:
+        fd, name = tempfile.mkstemp(prefix="ivrflow-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write(f"ivrflow {__version__}\n{traceback.format_exc()}")
+    except (OSError, RuntimeError):  # no writable temporary directory, a full disk
+        return None
     return name
 
 
@@ -231,24 +242,33 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+MAX_CONCURRENCY = 100_000
+MIN_RATE, MAX_RATE = 0.01, 100_000.0
+_WHOLE = re.compile(r"[0-9]{1,7}")
+_DECIMAL = re.compile(r"[0-9]{1,7}(\.[0-9]{1,6})?")
+
+
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return value
+    """--concurrency: ASCII digits, 1 to 100,000."""
+    if not _WHOLE.fullmatch(text) or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {MAX_CONCURRENCY:,}, got {_shown(text)}")
+    return int(text)
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return value
+    """--rate: a plain decimal (no exponent, no inf or nan), 0.01 to 100,000 per second."""
+    if not _DECIMAL.fullmatch(text) or not MIN_RATE <= float(text) <= MAX_RATE:
+        raise argparse.ArgumentTypeError(
+            f"expected requests per second from {MIN_RATE:g} to {MAX_RATE:,.0f} such as 5 or "
+            f"0.5, got {_shown(text)}")
+    return float(text)
+
+
+def _shown(text: str) -> str:
+    """A command-line value quoted in a message: escaped, and cut if long."""
+    text = output.escape_controls(text, newlines=True)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -306,6 +326,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 
+def write_report(name: str, data: bytes, option: str) -> None:
+    """Write a report file; a path that cannot be written is invalid input (exit 2)."""
+    try:
+        with open(name, "wb") as handle:
+            handle.write(data)
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or "not a usable path"
+        raise InvalidInput(f"{option} {_shown(name)}: cannot write the report: {why}") from None
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from ivrflow.schema import schema_text
 
@@ -343,7 +373,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         tally += f" ({untested} flow(s) without an expect block not tested)"
     print(tally)
     if args.junit:
-        Path(args.junit).write_bytes(junit(outcomes, invalid))
+        write_report(args.junit, junit(outcomes, invalid), "--junit")
     if invalid:
         return int(ExitCode.INVALID_INPUT)
     if not outcomes:

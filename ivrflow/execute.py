@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,7 +23,8 @@ from ivrflow.events import Event, Listener
 from ivrflow.interpreter import run_flow
 from ivrflow.model import Flow, Send
 from ivrflow.ratelimit import GatedTransport, RateGate
-from ivrflow.report import BatchProgress, HumanReporter, JsonReporter, batch_table, redactor
+from ivrflow.report import BatchProgress, HumanReporter, JsonReporter, batch_table
+from ivrflow.signals import until_signal
 from ivrflow.transport.vobiz import (
     DEFAULT_API_URL,
     VobizTransport,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_POOL = 1000  # connections; more concurrent flows than this share them
+_SPARE_FILES = 64  # descriptors kept free for files, the event loop, DNS, a crash log
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,17 @@ def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> 
         raise InvalidInput(f"set {' and '.join(missing)} to your Vobiz credentials (or use "
                            "--sandbox to try the flow on the built-in sandbox)")
     check_credentials(auth_id, auth_token)
-    url = api_url or environ.get("VOBIZ_API_URL") or DEFAULT_API_URL
+    if api_url is not None:
+        url, origin = api_url, "--api-url"
+    elif "VOBIZ_API_URL" in environ:
+        url, origin = environ["VOBIZ_API_URL"], "VOBIZ_API_URL"
+    else:
+        url, origin = DEFAULT_API_URL, ""
+    if not url.strip():
+        # an empty setting is a mistake (an unset shell variable), never a way to say
+        # "the default": that default is production
+        raise InvalidInput(f"{origin} is empty: give the API's base URL, or leave it out "
+                           f"for {DEFAULT_API_URL}")
     return Target(check_api_url(url), auth_id, auth_token)
 
 
@@ -100,7 +111,8 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
         try:
             code = await _run(flow, jobs, options,
                               Target(box.url, box.auth_id, box.auth_token),
-                              also=None if menus is None else menus.flow_event)
+                              also=None if menus is None else menus.flow_event,
+                              in_process=True)
         finally:
             if watcher is not None and menus is not None:
                 watcher.cancel()
@@ -111,19 +123,26 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
 
 
 def _secret_test(flow: Flow, job: Job) -> Callable[[str], bool]:
-    """Whether a digit string sent on this job's call carries a secret."""
+    """Whether a digit string sent on this job's call may carry a secret: any string a
+    secret-bearing step sends, even when a plain step happens to send the same digits."""
     secret = {job.bindings.digits(s) for s in flow.steps
-              if isinstance(s, Send) and job.bindings.shown(s) != job.bindings.digits(s)}
+              if isinstance(s, Send) and job.bindings.has_secret(s)}
     return secret.__contains__
 
 
 def _print_heard(flow: Flow, jobs: Sequence[Job], heard: Sequence[Heard]) -> None:
-    """What the sandbox heard, shown as the flow's steps show it: secrets as ****."""
+    """What the sandbox heard, shown as the flow's steps show it: secrets as ****.
+
+    The sandbox knows only digits, not which step sent them, so a string that any
+    secret-bearing step sends is shown masked, whichever step it came from.
+    """
     shown: dict[tuple[str, str], str] = {}
     for job in jobs:
+        is_secret = _secret_test(flow, job)
         for step in flow.steps:
             if isinstance(step, Send):
-                shown[job.call, job.bindings.digits(step)] = job.bindings.shown(step)
+                digits = job.bindings.digits(step)
+                shown[job.call, digits] = "****" if is_secret(digits) else digits
     many = len(jobs) > 1
     print(f"ivrflow: the sandbox heard {len(heard)} send(s):", file=sys.stderr)
     for h in heard:
@@ -144,21 +163,41 @@ def _tee(first: Listener, second: Listener | None) -> Listener:
     return both
 
 
+def connection_budget(in_process: bool) -> int:
+    """How many connections the client may open without running out of descriptors.
+
+    Past the open-file limit, connects fail and a sandbox in this process cannot accept;
+    more flows than connections simply share them. A sandbox in the same process needs
+    a second descriptor for its end of every connection.
+    """
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not a POSIX system
+        return MAX_POOL
+    if soft == resource.RLIM_INFINITY:
+        return MAX_POOL
+    per_connection = 2 if in_process else 1
+    return max(1, min(MAX_POOL, (soft - _SPARE_FILES) // per_connection))
+
+
 async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target,
-               also: Listener | None = None) -> int:
-    """Run every job; `also` hears every event too (the live menus do)."""
-    # Secret variables are masked where events are made; the token is guarded here.
-    redact = redactor([target.auth_token])
-    pool = max(1, min(options.concurrency, len(jobs), MAX_POOL))
+               also: Listener | None = None, in_process: bool = False) -> int:
+    """Run every job; `also` hears every event too (the live menus do); `in_process`:
+    the API is a sandbox in this process."""
+    # Secret digits are masked where events are made, and outside text is cleaned of
+    # secret values and the token where it enters (the adapter, the interpreter).
+    pool = max(1, min(options.concurrency, len(jobs), connection_budget(in_process)))
     async with VobizTransport(auth_id=target.auth_id, auth_token=target.auth_token,
                               api_url=target.api_url, max_connections=pool) as transport:
         clock = MonotonicClock()
         gated = GatedTransport(transport, RateGate(clock, options.rate))
         if not options.batch:
-            listener = JsonReporter(redact) if options.json else HumanReporter(redact)
+            listener = JsonReporter() if options.json else HumanReporter()
             job = jobs[0]
             # one call: its own retry policy handles a 429; the gate only enforces --rate
-            result = await _until_signal(run_flow(
+            result = await until_signal(run_flow(
                 flow, job.bindings, gated if options.rate else transport, job.call,
                 clock=clock, listener=_tee(listener, also)))
             return result.exit_code
@@ -169,10 +208,10 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
         # freeze it out of later collections.
         gc.collect()
         gc.freeze()
-        progress = BatchProgress(len(jobs), redact)
-        batch_listener = JsonReporter(redact) if options.json else progress
+        progress = BatchProgress(len(jobs))
+        batch_listener = JsonReporter() if options.json else progress
         on_result = None if options.json else progress.finished
-        results = await _until_signal(run_batch(
+        results = await until_signal(run_batch(
             flow, jobs, gated, concurrency=options.concurrency, clock=clock,
             listener=_tee(batch_listener, also), on_result=on_result))
         gc.unfreeze()
@@ -181,27 +220,10 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
         code = batch_exit_code(results, interrupted)
         if options.json:
             ok = sum(1 for r in results if r.ok)
-            JsonReporter(redact).emit_line({"event": "batch_finished", "calls": len(results),
+            JsonReporter().emit_line({"event": "batch_finished", "calls": len(results),
                                             "ok": ok, "failed": len(results) - ok,
                                             "exit_code": code})
         else:
             progress.clear()
-            print(redact(batch_table(results, len(flow.steps))), file=sys.stderr)
+            print(batch_table(results, len(flow.steps)), file=sys.stderr)
         return code
-
-
-async def _until_signal(work: Awaitable[T]) -> T:
-    """Run `work` as a task that SIGINT and SIGTERM cancel (it then reports and returns)."""
-    task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = signal.getsignal(signal.SIGTERM)
-    for sig in signals:
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        return await task
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-        if callable(previous):  # give back what the command line had set (see cli.main)
-            signal.signal(signal.SIGTERM, previous)

@@ -38,7 +38,8 @@ from ivrflow.transport.base import (
 from ivrflow.variables import Bindings
 
 T = TypeVar("T")
-MAX_REASON = 300  # characters of free text (an API's message) kept in a reason
+MAX_REASON = 300  # characters kept in a reason
+MAX_DETAIL = 200  # characters of an API's own explanation kept in a reason
 MAYBE = "the digits may or may not have been played"
 
 
@@ -133,16 +134,25 @@ class _Run:
         if self.listener is None:
             return
         for key, value in fields.items():
-            # digits and details are masked where they are made; free text (an API's
-            # error message, say) may echo a secret and is redacted, then shortened
-            if isinstance(value, str) and key not in ("digits", "detail"):
-                fields[key] = _shorten(self.bindings.redact(value))
+            # ivrflow's own words are never searched for secrets: digits are masked where
+            # they are made and outside text is cleaned in `said`; reasons are shortened
+            if key == "reason" and isinstance(value, str):
+                fields[key] = _shorten(value)
         event = Event(type_, self.call, self.offset(), step.number if step else None,
                       step.kind if step else None, step.name if step else None, dict(fields))
         try:
             self.listener(event)
         except OSError:  # the reader went away (a closed pipe): the call matters more
             self.listener = None
+
+    def said(self, outcome: object) -> str:
+        """An outcome in words: ivrflow's own, then the API's explanation (outside text)
+        cleaned of the flow's secret values and shortened."""
+        message = str(getattr(outcome, "message", ""))
+        detail = str(getattr(outcome, "detail", "") or "")
+        if not detail:
+            return message
+        return f"{message}: {_shorten(self.bindings.redact(detail), MAX_DETAIL)}"
 
     # -- the walk -----------------------------------------------------------------------
 
@@ -174,7 +184,7 @@ class _Run:
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
-        reason = _shorten(self.bindings.redact(reason))
+        reason = _shorten(reason)
         result = RunResult(self.call, self.flow.name, outcome, int(code), reason,
                            tuple(self.records), self.offset())
         self.emit("flow_finished", outcome=outcome, exit_code=int(code), reason=reason,
@@ -269,14 +279,14 @@ class _Run:
             if isinstance(outcome, Accepted):
                 return self.offset()
             if isinstance(outcome, Transient):
-                raise TryAgain(outcome.message, status=outcome.status,
+                raise TryAgain(self.said(outcome), status=outcome.status,
                                retry_after=outcome.retry_after, outcome=outcome)
             if isinstance(outcome, Unknown):
                 self.maybe_played = True
                 if step.retry.unknown:
-                    raise TryAgain(outcome.message, status=outcome.status, outcome=outcome)
+                    raise TryAgain(self.said(outcome), status=outcome.status, outcome=outcome)
                 raise _Stop("unknown", ExitCode.STEP_FAILED,
-                            f"outcome unknown ({outcome.message}): {MAYBE}, so they were not "
+                            f"outcome unknown ({self.said(outcome)}): {MAYBE}, so they were not "
                             "sent again (set retry.unknown: true to allow that)")
             raise self.refusal(outcome, "the digits")
 
@@ -304,10 +314,10 @@ class _Run:
                 return
             if isinstance(outcome, CallGone):
                 raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
-                            f"the call is no longer live ({outcome.message}); not retrying")
+                            f"the call is no longer live ({self.said(outcome)}); not retrying")
             if isinstance(outcome, (Transient, Unknown)):
                 retry_after = outcome.retry_after if isinstance(outcome, Transient) else None
-                raise TryAgain(f"live check: {outcome.message}", status=outcome.status,
+                raise TryAgain(f"live check: {self.said(outcome)}", status=outcome.status,
                                retry_after=retry_after)
             raise self.refusal(outcome, "the live-call check")
 
@@ -323,13 +333,13 @@ class _Run:
     def refusal(self, outcome: Rejected | AuthDenied | CallGone, what: str) -> _Stop:
         if isinstance(outcome, AuthDenied):
             return _Stop("auth_refused", ExitCode.AUTH_REFUSED,
-                         f"the API refused the credentials ({outcome.message}); check "
+                         f"the API refused the credentials ({self.said(outcome)}); check "
                          "VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN")
         if isinstance(outcome, CallGone):
             return _Stop("not_live", ExitCode.CALL_NOT_LIVE,
-                         f"the call is not live ({outcome.message}); nothing more is sent")
+                         f"the call is not live ({self.said(outcome)}); nothing more is sent")
         return _Stop("rejected", ExitCode.STEP_FAILED,
-                     f"the API rejected {what} ({outcome.message})")
+                     f"the API rejected {what} ({self.said(outcome)})")
 
     # -- confirm_live -------------------------------------------------------------------
 
@@ -356,11 +366,11 @@ class _Run:
             if isinstance(outcome, Accepted):
                 return True
             if isinstance(outcome, CallGone):
-                said_not_live = outcome.message
+                said_not_live = self.said(outcome)
                 return False
             if isinstance(outcome, (Transient, Unknown)):
                 retry_after = outcome.retry_after if isinstance(outcome, Transient) else None
-                raise TryAgain(outcome.message, status=outcome.status, retry_after=retry_after,
+                raise TryAgain(self.said(outcome), status=outcome.status, retry_after=retry_after,
                                outcome=outcome)
             raise self.refusal(outcome, "the live-call check")
 
@@ -399,5 +409,5 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
+def _shorten(text: str, limit: int = MAX_REASON) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,7 +1,11 @@
 """Reporters: how a run's events reach a person (text on stderr) or a program (JSON Lines).
 
-A reporter is a callable taking an `Event`. Every line passes through `redact` on its way
-out, the last guard that keeps secret values and the auth token off the screen.
+A reporter is a callable taking an `Event`. Reporters never search their text for
+secrets: secret digits arrive masked from where events are made, and outside text (an
+API's message) arrives already cleaned of secret values and the token, so ivrflow's own
+words, names and numbers are shown as they are. Human text goes out through
+`ivrflow.output`, which escapes control characters; colours and redraws are written as
+controls, apart from the text.
 """
 
 from __future__ import annotations
@@ -9,24 +13,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TextIO
 
 from ivrflow.events import Event, RunResult
+from ivrflow.output import control, escape_controls
 
-Redact = Callable[[str], str]
-
-
-def redactor(secrets: Iterable[str]) -> Redact:
-    """Replace each non-empty secret with ****, longest first (one may contain another)."""
-    values = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def redact(text: str) -> str:
-        for value in values:
-            text = text.replace(value, "****")
-        return text
-
-    return redact
+Segment = str | tuple[str, str]  # plain text, or (text, tone)
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -36,18 +29,15 @@ def use_colour(stream: TextIO) -> bool:
 class JsonReporter:
     """One JSON object per line on stdout, flushed as it happens."""
 
-    def __init__(self, redact: Redact, stream: TextIO | None = None) -> None:
-        self.redact = redact
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: Event) -> None:
         self.emit_line(event.to_json())
 
     def emit_line(self, record: dict[str, object]) -> None:
-        # redact the values before encoding: JSON escaping could hide a secret's text
-        clean = {k: self.redact(v) if isinstance(v, str) else v for k, v in record.items()}
-        line = json.dumps(clean, separators=(",", ":"))
-        self.stream.write(self.redact(line) + "\n")
+        # ASCII JSON: every control character and non-ASCII character is \u-escaped
+        self.stream.write(json.dumps(record, separators=(",", ":")) + "\n")
         self.stream.flush()
 
 
@@ -57,41 +47,51 @@ _COLOURS = {"ok": "32", "warn": "33", "bad": "31", "dim": "2"}
 class HumanReporter:
     """One line per step as it finishes, retries indented beneath, a summary at the end."""
 
-    def __init__(self, redact: Redact, stream: TextIO | None = None,
-                 colour: bool | None = None) -> None:
-        self.redact = redact
+    def __init__(self, stream: TextIO | None = None, colour: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.colour = use_colour(self.stream) if colour is None else colour
         self.total = 0
         self.started: dict[int, float] = {}
         self.legs: dict[int, str] = {}
 
-    def paint(self, text: str, tone: str) -> str:
-        return f"\033[{_COLOURS[tone]}m{text}\033[0m" if self.colour else text
-
-    def write(self, text: str) -> None:
-        self.stream.write(self.redact(text) + "\n")
+    def write(self, *segments: Segment) -> None:
+        """One line: plain segments as text (escaped), toned ones in colour if on."""
+        for segment in segments:
+            if isinstance(segment, str):
+                self._text(segment)
+            elif self.colour:
+                control(self.stream, f"\033[{_COLOURS[segment[1]]}m")
+                self._text(segment[0])
+                control(self.stream, "\033[0m")
+            else:
+                self._text(segment[0])
+        self.stream.write("\n")
         self.stream.flush()
+
+    def _text(self, text: str) -> None:
+        # escaped here, newlines too, so a plain stream (a library user's) is as safe as a
+        # SafeStream and no field can forge a line
+        self.stream.write(escape_controls(text, newlines=True))
 
     def __call__(self, event: Event) -> None:
         fields = event.fields
         if event.type == "flow_started":
             self.total = int(fields["steps"])
-            self.write(f"ivrflow: {fields['flow']} on call {event.call}, "
-                       f"{self.total} steps")
+            self.write(f"ivrflow: {fields['flow']} on call {event.call}, {self.total} steps")
         elif event.type == "step_started" and event.step is not None:
             self.started[event.step] = event.t
             self.legs[event.step] = str(fields.get("leg") or "")
         elif event.type == "attempt_failed":
-            self.write(self.paint(
-                f"{'':>9}  attempt {fields['attempt']} failed ({fields['reason']}); "
-                f"retrying in {fields['retry_in']:.2f}s", "warn"))
+            self.write((f"{'':>9}  attempt {fields['attempt']} failed ({fields['reason']}); "
+                        f"retrying in {fields['retry_in']:.2f}s", "warn"))
         elif event.type == "step_finished" and event.step is not None:
-            self.write(self.step_line(event))
+            self.write(*self.step_line(event))
+            if fields.get("outcome") != "ok" and fields.get("reason"):
+                self.write(f"{'':>9}  {fields['reason']}")
         elif event.type == "flow_finished":
             self.write(self.summary(event))
 
-    def step_line(self, event: Event) -> str:
+    def step_line(self, event: Event) -> list[Segment]:
         fields = event.fields
         start = self.started.get(event.step or 0, event.t)
         what = event.kind or ""
@@ -110,30 +110,28 @@ class HumanReporter:
         attempts = fields.get("attempts") or 0
         if attempts:
             extras.append(f"{attempts} attempt" + ("s" if attempts != 1 else ""))
-        line = (f"{start:>8.3f}s  {event.step}/{self.total}  {label:<34} "
-                f"{self.paint(result, 'ok' if ok else 'bad')}  {'  '.join(extras)}").rstrip()
-        if not ok and fields.get("reason"):
-            line += f"\n{'':>9}  {fields['reason']}"
+        line: list[Segment] = [f"{start:>8.3f}s  {event.step}/{self.total}  {label:<34} ",
+                               (result, "ok" if ok else "bad")]
+        tail = "  ".join(extras)
+        if tail:
+            line.append(f"  {tail}")
         return line
 
-    def summary(self, event: Event) -> str:
+    def summary(self, event: Event) -> Segment:
         fields = event.fields
         code = fields["exit_code"]
         done = f"{fields['steps_done']}/{fields['steps']} steps in {event.t:.2f}s"
         if code == 0:
-            return self.paint(f"ok: {done}", "ok")
-        return self.paint(f"{fields['outcome']} (exit {code}): {fields['reason']}; {done}",
-                          "bad")
-
+            return (f"ok: {done}", "ok")
+        return (f"{fields['outcome']} (exit {code}): {fields['reason']}; {done}", "bad")
 
 
 class BatchProgress:
     """A batch in human mode: a live counts line on a terminal, a line per failed call."""
 
-    def __init__(self, total: int, redact: Redact, stream: TextIO | None = None,
+    def __init__(self, total: int, stream: TextIO | None = None,
                  live: bool | None = None) -> None:
         self.total = total
-        self.redact = redact
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.started = self.ok = self.failed = 0
@@ -153,9 +151,9 @@ class BatchProgress:
             self.failed += 1
             if result.outcome not in ("interrupted", "not_started", "stopped"):
                 self.clear()
-                self.stream.write(self.redact(
+                self.stream.write(escape_controls(
                     f"{result.call}: {result.outcome} (exit {result.exit_code}): "
-                    f"{result.reason}") + "\n")
+                    f"{result.reason}", newlines=True) + "\n")
         self.refresh()
 
     def line(self) -> str:
@@ -167,13 +165,14 @@ class BatchProgress:
         if self.live:
             text = self.line()
             if text != self.shown:
-                self.stream.write("\r\033[K" + text)
+                control(self.stream, "\r\033[K")
+                self.stream.write(text)
                 self.stream.flush()
                 self.shown = text
 
     def clear(self) -> None:
         if self.live and self.shown:
-            self.stream.write("\r\033[K")
+            control(self.stream, "\r\033[K")
             self.shown = ""
 
 

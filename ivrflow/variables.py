@@ -39,6 +39,10 @@ class Bindings:
         """The digits as people may see them: secrets as ****."""
         return dtmf.mask(step.digits, set(self.secrets), dict(self.values))
 
+    def has_secret(self, step: Send) -> bool:
+        """Whether the step's digits hold a secret variable's value."""
+        return any(name in self.secrets for name in dtmf.references(step.digits))
+
     def secret_values(self) -> list[str]:
         return [self.values[name] for name in self.secrets if self.values.get(name)]
 
@@ -51,15 +55,32 @@ class Bindings:
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
-    """`["card=1234", ...]` from `--var` options -> a mapping; malformed ones are refused."""
+    """`["card=1234", ...]` from `--var` options -> a mapping; malformed ones are refused.
+
+    The value is never quoted in a message: it may be a secret. A name given twice and
+    an empty value are refused (empty never means "use the default").
+    """
     result: dict[str, str] = {}
-    for item in items:
+    for number, item in enumerate(items, start=1):
         name, sep, value = item.partition("=")
-        if not sep or not dtmf.NAME.fullmatch(name):
-            raise InvalidInput(f"--var expects name=value (e.g. --var language=1), "
-                               f"got {name if sep else item!r}")
+        if not sep:
+            raise InvalidInput(f"--var (the {_ordinal(number)} one) has no '=': write "
+                               "--var NAME=VALUE, e.g. --var language=1")
+        if not dtmf.NAME.fullmatch(name):
+            raise InvalidInput(f"--var (the {_ordinal(number)} one): the name before '=' is "
+                               "not a variable name (letters, digits and underscores)")
+        if name in result:
+            raise InvalidInput(f"--var {name}= is given twice; give it once")
+        if value == "":
+            raise InvalidInput(f"--var {name}= is empty; give a value, or leave the option "
+                               "out to use the variable's other sources")
         result[name] = value
     return result
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def read_vars_file(path: str | Path) -> dict[str, str]:
@@ -75,10 +96,10 @@ def read_vars_file(path: str | Path) -> dict[str, str]:
         if isinstance(value, str):
             values[name] = value
         elif trap is not None or isinstance(value, (int, float)):
-            text = trap.text if trap else value
+            # the value is not quoted back: it may be a secret
             problems.append(source.problem((name,), (
                 f"{name}: values must be quoted text, so YAML cannot change them; "
-                f'write {name}: "{text}"')))
+                f'put the value in quotes: {name}: "..."')))
         else:
             problems.append(source.problem((name,), f"{name}: the value must be quoted text"))
     if problems:
@@ -135,6 +156,12 @@ def resolve(flow: Flow, *, cli: Mapping[str, str] | None = None,
                 how = f"fill its '{name}' cell, " + how
             how += f", or set {var.env}" if var.env else ""
             lines.append(_at(at, f"variable '{name}' has no value: {how}"))
+            continue
+        if value == "":
+            # empty is never a value: not from the environment (an unset shell variable
+            # often exports as empty), a file or a default; a CSV's empty cell gives none
+            lines.append(_at(at, f"variable '{name}': the value from {origin} is empty; give "
+                                 "a value, or remove it to use the next source"))
             continue
         shown = "its value" if var.secret else f"value {value!r}"
         if var.pattern is not None and not patterns.fullmatch(var.pattern, value):

@@ -177,12 +177,13 @@ def test_flow_deadline_stops_before_sending() -> None:
 def test_secrets_never_reach_events_or_result() -> None:
     """A secret's value appears in no event, reason or step detail, even when the API echoes it."""
     text = (FLOW + "vars: {pin: {secret: true}}\nsteps:\n  - send: '${pin}#'\n")
-    result, transport, events = run(text, sends=[Rejected(400, "invalid digits 7319#")],
-                                    pin="7319")
+    result, transport, events = run(
+        text, sends=[Rejected(400, "HTTP 400 Bad Request", "invalid digits 7319#")], pin="7319")
     assert transport.sent[0].digits == "7319#"
     blob = repr(result) + repr([e.to_json() for e in events])
     assert "7319" not in blob
     assert "****#" in blob
+    assert "HTTP 400 Bad Request: invalid digits ****#" in result.reason
 
 
 def test_events_in_order_with_common_fields() -> None:

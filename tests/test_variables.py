@@ -87,22 +87,36 @@ def test_unknown_variable_gets_a_suggestion() -> None:
     assert "no variable 'crad' (did you mean 'card'?)" in str(caught.value)
 
 
-def test_empty_digits_after_substitution() -> None:
-    """A send that becomes empty once filled in is refused at its step."""
-    flow = parse_flow("version: 1\nname: t\nvars: {x: {}}\nsteps:\n  - send: '${x}'\n", "f.yaml")
+def test_empty_value_is_never_used() -> None:
+    """An empty value (here from the environment) is refused, never sent or taken for the
+    default."""
+    flow = parse_flow("version: 1\nname: t\nvars: {x: {env: X, default: '1'}}\nsteps:\n"
+                      "  - send: '${x}#'\n", "f.yaml")
     with pytest.raises(InvalidInput) as caught:
-        resolve(flow, cli={"x": ""}, environ={})
-    assert str(caught.value) == ("f.yaml:5:5: step 1: the digits are empty once variables "
-                                 "are filled in")
+        resolve(flow, environ={"X": ""})
+    assert str(caught.value) == ("f.yaml:3:8: variable 'x': the value from $X is empty; give "
+                                 "a value, or remove it to use the next source")
 
 
 def test_parse_assignments() -> None:
     """--var name=value pairs are split at the first '='; malformed ones are refused."""
-    assert parse_assignments(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
-    with pytest.raises(InvalidInput, match="expects name=value"):
-        parse_assignments(["novalue"])
-    with pytest.raises(InvalidInput, match="expects name=value"):
+    assert parse_assignments(["a=1", "b=x=y"]) == {"a": "1", "b": "x=y"}
+    with pytest.raises(InvalidInput, match="has no '='"):
+        parse_assignments(["card:4111111111111111"])
+    with pytest.raises(InvalidInput, match="not a variable name"):
         parse_assignments(["1bad=2"])
+    with pytest.raises(InvalidInput, match="is empty"):
+        parse_assignments(["c="])
+    with pytest.raises(InvalidInput, match="given twice"):
+        parse_assignments(["a=1", "a=2"])
+
+
+def test_parse_assignments_never_quotes_the_value() -> None:
+    """A malformed --var never echoes what may be a secret."""
+    for item in ["card:4111111111111111", "4111111111111111", "x y=4111111111111111"]:
+        with pytest.raises(InvalidInput) as caught:
+            parse_assignments([item])
+        assert "4111" not in str(caught.value)
 
 
 def test_vars_file_requires_quoted_values(tmp_path: Path) -> None:
@@ -112,8 +126,10 @@ def test_vars_file_requires_quoted_values(tmp_path: Path) -> None:
     with pytest.raises(FlowInvalid) as caught:
         read_vars_file(path)
     assert [p.message for p in caught.value.problems] == [
-        'card: values must be quoted text, so YAML cannot change them; write card: "0123"',
-        'pin: values must be quoted text, so YAML cannot change them; write pin: "42"',
+        'card: values must be quoted text, so YAML cannot change them; put the value in '
+        'quotes: card: "..."',
+        'pin: values must be quoted text, so YAML cannot change them; put the value in '
+        'quotes: pin: "..."',
     ]
     path.write_text("card: \"0123\"\n", encoding="utf-8")
     assert read_vars_file(path) == {"card": "0123"}

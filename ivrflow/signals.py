@@ -1,0 +1,73 @@
+"""How signals stop ivrflow: SIGINT (^C), SIGTERM and SIGHUP (a closed terminal or ssh
+session) all mean "stop now, send nothing more, say where things stood, exit 130".
+
+Outside the event loop they raise KeyboardInterrupt, which the command line's error
+boundary turns into exit 130. While a run is in the loop, the first of them cancels the
+run, which then reports and returns; any further signal is ignored, because the stop is
+already under way and is quick (nothing more is sent, requests in flight are abandoned),
+and a second ^C must not cut the summary short or turn exit 130 into a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A signal during a stop already under way: nothing more to do."""
+
+
+@contextlib.contextmanager
+def as_interrupts() -> Iterator[None]:
+    """For the length of a command: SIGTERM and SIGHUP act as ^C does (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved: dict[signal.Signals, Any] = {}
+    for sig in STOP_SIGNALS:
+        saved[sig] = signal.getsignal(sig)
+        if sig != signal.SIGINT:
+            signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+async def until_signal(work: Awaitable[T]) -> T:
+    """Run `work` as a task that the first stop signal cancels (it then reports and
+    returns); later signals are ignored until the command ends."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    stopping = False
+
+    def stop() -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            task.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
+    try:
+        return await task
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+            handler = _ignore if stopping else saved[sig]
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
