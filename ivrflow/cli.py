@@ -333,7 +333,8 @@ def write_report(name: str, data: bytes, option: str) -> None:
             handle.write(data)
     except (OSError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or "not a usable path"
-        raise InvalidInput(f"{option} {_shown(name)}: cannot write the report: {why}") from None
+        shown = output.escape_controls(name, newlines=True)
+        raise InvalidInput(f"{option} {shown}: cannot write the report: {why}") from None
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
