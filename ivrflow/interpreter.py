@@ -90,6 +90,7 @@ class _Run:
         self.records: list[StepRecord] = []
         self.maybe_played = False  # an attempt of the current send had an unknown outcome
         self.stop_reason: StopReason | None = None
+        self.sending = False  # a request has begun and not yet been answered or abandoned
 
     # -- time ---------------------------------------------------------------------------
 
@@ -111,22 +112,49 @@ class _Run:
     async def request(self, make: Callable[[], Awaitable[T]], until: float | None = None) -> T:
         """Make an API request, abandoning it at `until` (default: the flow's deadline).
 
+        A transport with an `admit()` (a shared rate gate) is waited for first: a request
+        held there never left ivrflow, so running out of time (or being stopped) there
+        means nothing was sent, never "unknown". `self.sending` says whether the request
+        itself has begun.
+
         Not `asyncio.wait_for`: before Python 3.12 it swallows a cancellation that arrives
         as the request completes, and a stopped flow would then carry on.
         """
-        remaining = min(until or self.deadline, self.deadline) - self.clock.now()
+        end = min(until or self.deadline, self.deadline)
+        admit = getattr(self.transport, "admit", None)
+        if admit is not None and not await self._within(admit(), end):
+            raise _NoAnswer(started=False)
+        remaining = end - self.clock.now()
         if remaining <= 0:
             raise _NoAnswer(started=False)
-        task = asyncio.ensure_future(make())
+        self.sending = True
         try:
-            done, _ = await asyncio.wait({task}, timeout=remaining)
+            task = asyncio.ensure_future(make())
+            try:
+                done, _ = await asyncio.wait({task}, timeout=remaining)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if not done:
+                task.cancel()
+                raise _NoAnswer(started=True)
+            return task.result()
+        finally:
+            self.sending = False
+
+    async def _within(self, work: Awaitable[object], end: float) -> bool:
+        """Await `work` until offset-free time `end`; False (and `work` cancelled) if late."""
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, end - self.clock.now()))
         except asyncio.CancelledError:
             task.cancel()
             raise
         if not done:
             task.cancel()
-            raise _NoAnswer(started=True)
-        return task.result()
+            return False
+        task.result()
+        return True
 
     # -- events -------------------------------------------------------------------------
 
@@ -272,7 +300,8 @@ class _Run:
                             f"the flow's timeout of {format_seconds(self.flow.timeout)} passed "
                             f"while the digits were being sent: {MAYBE}") from None
             except asyncio.CancelledError:
-                record.outcome = "unknown"  # stopped mid-request: the server may have it
+                if self.sending:  # stopped mid-request: the server may have it
+                    record.outcome = "unknown"
                 raise
             record.latency = self.clock.now() - started
             record.status = outcome.status

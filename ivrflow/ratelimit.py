@@ -4,8 +4,9 @@
 previous one actually went (a token bucket of depth one, so no second ever carries more
 than `rate` requests plus the one in hand), and holds them all back while a 429's
 Retry-After runs: the account's limit is shared, so one call's 429 slows every call.
-`GatedTransport` puts the gate in front of any transport; the interpreter does not know
-it is there.
+`GatedTransport` puts the gate in front of any transport: the interpreter awaits its
+`admit()` before each request, so a request held at the gate and then stopped (by the
+deadline or a signal) is known never to have left.
 """
 
 from __future__ import annotations
@@ -56,14 +57,17 @@ class GatedTransport:
             self.gate.pause(outcome.retry_after if outcome.retry_after is not None
                             else DEFAULT_429_PAUSE)
 
-    async def send_digits(self, call: str, digits: str, leg: Leg) -> SendOutcome:
+    async def admit(self) -> None:
+        """Wait at the gate. The interpreter calls this before each request, apart from
+        the request, so that time spent here is known to have sent nothing."""
         await self.gate.acquire()
+
+    async def send_digits(self, call: str, digits: str, leg: Leg) -> SendOutcome:
         outcome = await self.inner.send_digits(call, digits, leg)
         self._observe(outcome)
         return outcome
 
     async def live(self, call: str) -> LiveOutcome:
-        await self.gate.acquire()
         outcome = await self.inner.live(call)
         self._observe(outcome)
         return outcome

@@ -174,3 +174,32 @@ def test_crash_handler_works_without_a_temp_dir(tmp_path: Path) -> None:
     assert "internal error (RuntimeError)" in done.stderr
     assert "Traceback" not in done.stderr
     assert cli is not None
+
+
+def test_a_send_held_at_the_rate_gate_was_not_sent() -> None:
+    """A send still waiting at --rate's gate when the deadline comes never left ivrflow:
+    'nothing was sent', not 'may or may not have been played'."""
+    import asyncio
+
+    from ivrflow.clock import MonotonicClock
+    from ivrflow.interpreter import run_flow
+    from ivrflow.ratelimit import GatedTransport, RateGate
+    from ivrflow.transport.fake import FakeTransport
+    from ivrflow.variables import resolve
+
+    flow = parse_flow("version: 1\nname: t\ntimeout: 300ms\nsteps:\n  - send: '1'\n", "f.yaml")
+
+    async def go() -> tuple[object, FakeTransport]:
+        clock = MonotonicClock()
+        inner = FakeTransport(clock)
+        gate = RateGate(clock, 1.0)
+        gate.pause(10)  # a 429's Retry-After holds every request back
+        result = await run_flow(flow, resolve(flow, environ={}), GatedTransport(inner, gate),
+                                "c1", clock=clock)
+        return result, inner
+
+    result, inner = asyncio.run(go())
+    assert inner.sent == []
+    assert result.outcome == "deadline"  # type: ignore[attr-defined]
+    assert "nothing was sent" in result.reason  # type: ignore[attr-defined]
+    assert "may or may not" not in result.reason  # type: ignore[attr-defined]
