@@ -77,6 +77,13 @@ def _expect_problems(flow: Flow, source: Source) -> Iterator[Problem]:
         yield source.problem(("expect", "menu"), (
             f"expect.menu: '{written}' must be a relative path to a *.menu.yaml file"))
         return
+    inside = Path(flow.path).resolve().parent
+    if not Path(expect.menu).resolve().is_relative_to(inside):
+        # a link or ../ out of the recipe's tree could make the test runner quote any file
+        yield source.problem(("expect", "menu"), (
+            f"expect.menu: '{written}' leads outside this recipe's folder (after following "
+            "links); keep the menu file beside the recipe or below it"))
+        return
     if not Path(expect.menu).is_file():
         looked = f" (looked for {expect.menu})" if expect.menu != written else ""
         yield source.problem(("expect", "menu"), (

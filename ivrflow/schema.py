@@ -46,16 +46,42 @@ def check(source: Source, name: str = "flow.schema.json") -> list[Problem]:
     """Every problem the schema `name` finds in a loaded document, plus its YAML traps."""
     problems: list[Problem] = []
     flagged: set[JsonPath] = set()
+    hidden = _secret_paths(source.data)
     for error in validator(name).iter_errors(source.data):
         for path, message, at_key in _explain(error, source):
             if any(path[:n] in source.broken for n in range(len(path) + 1)):
                 continue  # the reader has already said why this value is unusable
+            if path in hidden and not at_key:
+                message = _hidden_message(path)
             problems.append(source.problem(path, message, key=at_key))
             flagged.add(path)
     for path, trap in source.traps.items():
         if path not in flagged:
-            problems.append(source.problem(path, _trap_message(path, trap, None)))
+            message = _hidden_message(path) if path in hidden else _trap_message(path, trap, None)
+            problems.append(source.problem(path, message))
     return problems
+
+
+def _secret_paths(data: Any) -> set[JsonPath]:
+    """Where a value may be a secret's: a secret variable's default, and the test values
+    (`expect.vars`) of secret or undeclared variables. Messages never quote them."""
+    if not isinstance(data, dict):
+        return set()
+    declared = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+    secret = {name for name, spec in declared.items()
+              if not isinstance(spec, dict) or spec.get("secret") not in (False, None)}
+    paths: set[JsonPath] = {("vars", name, "default") for name in secret}
+    expect = data.get("expect")
+    given = expect.get("vars") if isinstance(expect, dict) else None
+    if isinstance(given, dict):
+        paths |= {("expect", "vars", name) for name in given
+                  if name in secret or name not in declared}
+    return paths
+
+
+def _hidden_message(path: JsonPath) -> str:
+    return (f"{label(path)} must be quoted text, so YAML cannot change it (the value is not "
+            f'shown: it may be a secret); write it in quotes: "..."')
 
 
 def label(path: JsonPath) -> str:
