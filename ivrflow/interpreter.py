@@ -121,26 +121,24 @@ class _Run:
         as the request completes, and a stopped flow would then carry on.
         """
         end = min(until or self.deadline, self.deadline)
+        self.sending = False
         admit = getattr(self.transport, "admit", None)
         if admit is not None and not await self._within(admit(), end):
             raise _NoAnswer(started=False)
         remaining = end - self.clock.now()
         if remaining <= 0:
             raise _NoAnswer(started=False)
-        self.sending = True
+        self.sending = True  # stays set if this is cancelled: the request had begun
+        task = asyncio.ensure_future(make())
         try:
-            task = asyncio.ensure_future(make())
-            try:
-                done, _ = await asyncio.wait({task}, timeout=remaining)
-            except asyncio.CancelledError:
-                task.cancel()
-                raise
-            if not done:
-                task.cancel()
-                raise _NoAnswer(started=True)
-            return task.result()
-        finally:
-            self.sending = False
+            done, _ = await asyncio.wait({task}, timeout=remaining)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            raise _NoAnswer(started=True)
+        return task.result()
 
     async def _within(self, work: Awaitable[object], end: float) -> bool:
         """Await `work` until offset-free time `end`; False (and `work` cancelled) if late."""

@@ -77,12 +77,13 @@ def _expect_problems(flow: Flow, source: Source) -> Iterator[Problem]:
         yield source.problem(("expect", "menu"), (
             f"expect.menu: '{written}' must be a relative path to a *.menu.yaml file"))
         return
-    inside = Path(flow.path).resolve().parent
-    if not Path(expect.menu).resolve().is_relative_to(inside):
-        # a link or ../ out of the recipe's tree could make the test runner quote any file
+    target = Path(expect.menu).resolve()
+    roots = (Path(flow.path).resolve().parent, Path.cwd().resolve())
+    if not any(target.is_relative_to(root) for root in roots):
+        # a link or ../ out of the recipes' tree could make the test runner quote any file
         yield source.problem(("expect", "menu"), (
-            f"expect.menu: '{written}' leads outside this recipe's folder (after following "
-            "links); keep the menu file beside the recipe or below it"))
+            f"expect.menu: '{written}' leads outside this recipe's folder and the current "
+            "directory (after following links); keep menu files in the recipes' tree"))
         return
     if not Path(expect.menu).is_file():
         looked = f" (looked for {expect.menu})" if expect.menu != written else ""

@@ -7,7 +7,16 @@
     Transient   nothing was delivered (refused connection, connect timeout, 429, 503);
                 `retry_after` carries the server's hint, if any
     Unknown     the request may have been acted on (500, 502, 504, read timeout,
-                connection dropped after the request was sent)
+                connection dropped after the request was sent, an answer that is not HTTP)
+
+Every outcome but `Accepted` carries two texts, kept apart so that outside text is never
+mistaken for ivrflow's own:
+
+    message     ivrflow's words only ("HTTP 404 Not Found", "could not connect (connection
+                refused)"): safe to show as they are
+    detail      the API's own explanation from the answer's body, or "": control
+                characters removed, the auth token replaced by ****, at most 200
+                characters; outside text all the same, to be shown after the message
 """
 
 from __future__ import annotations
@@ -27,18 +36,21 @@ class Accepted:
 class Rejected:
     status: int
     message: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AuthDenied:
     status: int
     message: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class CallGone:
     status: int
     message: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +58,14 @@ class Transient:
     status: int | None  # None: no HTTP answer (refused, connect timeout)
     message: str
     retry_after: float | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Unknown:
     status: int | None  # None: no HTTP answer (read timeout, dropped connection)
     message: str
+    detail: str = ""
 
 
 SendOutcome = Accepted | Rejected | AuthDenied | CallGone | Transient | Unknown
