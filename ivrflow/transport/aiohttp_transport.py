@@ -12,6 +12,12 @@ whichever engine is underneath:
     before the request could reach the server   ConnectError / ConnectTimeout (Transient)
     anything after, or not known                RemoteProtocolError / ReadTimeout /
                                                 ReadError (Unknown for a send)
+
+Two kinds of `RemoteProtocolError` get their own subclass, so the adapter can say in plain
+words which one happened without reading aiohttp's text: `ServerDisconnected` (the
+server closed the connection before its answer's head was complete) and `NotHttp` (what
+came back was not a valid HTTP answer). The text of every mapped exception stays
+aiohttp's, for tracebacks; ivrflow never shows it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,14 @@ _CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", ())  # aiohttp >= 
 _SOCKET_TIMEOUT = getattr(aiohttp, "SocketTimeoutError", ())  # aiohttp >= 3.10
 
 
+class ServerDisconnected(httpx.RemoteProtocolError):
+    """The server closed the connection after the request was sent, before a whole answer."""
+
+
+class NotHttp(httpx.RemoteProtocolError):
+    """The answer was not valid HTTP (bad status line, oversized or malformed head)."""
+
+
 def map_aiohttp_error(exc: BaseException) -> httpx.TransportError:
     """The httpx exception httpx's own transport raises for what `exc` reports."""
     text = str(exc) or type(exc).__name__
@@ -38,9 +52,12 @@ def map_aiohttp_error(exc: BaseException) -> httpx.TransportError:
         return httpx.ProxyError(text)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return httpx.ConnectError(text)  # refused, DNS, TLS handshake: nothing sent
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
-                        aiohttp.ClientResponseError)):
-        return httpx.RemoteProtocolError(text)  # dropped, cut short or malformed answer
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ServerDisconnected(text)
+    if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's parser refused the head
+        return NotHttp(text)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(text)  # a body cut short or badly framed
     if isinstance(exc, aiohttp.InvalidURL):
         return httpx.UnsupportedProtocol(text)
     return httpx.ReadError(text)  # any other loss mid-request: outcome unknown

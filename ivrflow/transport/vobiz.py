@@ -6,17 +6,36 @@ rule that decides safety is which failures could have delivered the digits:
 - nothing reached the server (connection refused, connect timeout, pool timeout), or the
   server said so (429, 503): `Transient`, safe to retry;
 - the request may have been acted on (500, 502, 504, read/write timeout, connection dropped
-  after sending): `Unknown` for a send. The live-call GET has no side effect, so for it
-  the same failures are `Transient`.
+  after sending, an answer that is not HTTP): `Unknown` for a send. The live-call GET has
+  no side effect, so for it the same failures are `Transient`.
+
+Once a status line has arrived it decides the outcome alone. Of the body at most
+`MAX_BODY` bytes are read, within the read timeout, and only when it is not compressed
+(identity is asked for; a compressed body is never inflated); whatever is left unread is
+discarded with the connection. A body cut short, endless, too slow or compressed is simply
+unreadable: the API's explanation (`detail`) is then empty and a live call's state unknown
+(a 200 then counts as live).
+
+Outcome messages are ivrflow's own words, never a lower layer's exception text; the API's
+explanation goes in `detail`, cleaned and with the token redacted.
 
 This adapter never retries; retry policy belongs to the interpreter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
+import errno
+import json
 import re
+import socket
+import ssl
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -24,7 +43,7 @@ import httpx
 from ivrflow._version import __version__
 from ivrflow.errors import InvalidInput
 from ivrflow.model import Leg
-from ivrflow.transport.aiohttp_transport import SafeAiohttpTransport
+from ivrflow.transport.aiohttp_transport import NotHttp, SafeAiohttpTransport, ServerDisconnected
 from ivrflow.transport.base import (
     Accepted,
     AuthDenied,
@@ -40,9 +59,11 @@ DEFAULT_API_URL = "https://api.vobiz.ai"
 MAX_RETRY_AFTER = 60.0
 CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=5.0, pool=10.0)
-# Cut only far beyond what is shown (reasons are redacted, then shortened to 300
-# characters), so a cut never splits a secret that could then be shown in part.
-MAX_MESSAGE = 10_000
+# Vobiz's answers are a few hundred bytes; anything past this is not an answer to read.
+MAX_BODY = 8 * 1024
+MAX_DETAIL = 200
+# Compressed answers are never inflated (a small gzip body can expand a thousandfold).
+REQUEST_HEADERS = {"Accept-Encoding": "identity"}
 
 
 def check_call_id(call: str) -> str:
@@ -100,10 +121,12 @@ class VobizTransport:
         self._token = auth_token
         self.api_url = check_api_url(api_url)
         self._read_timeout = timeout.read
+        self._write_timeout = timeout.write
         self._client = client or httpx.AsyncClient(
             base_url=self.api_url,
             headers={"X-Auth-ID": auth_id, "X-Auth-Token": auth_token,
-                     "User-Agent": f"ivrflow/{__version__}", "Accept": "application/json"},
+                     "User-Agent": f"ivrflow/{__version__}", "Accept": "application/json",
+                     **REQUEST_HEADERS},
             timeout=timeout,
             transport=SafeAiohttpTransport(limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections)),
@@ -125,66 +148,142 @@ class VobizTransport:
     async def send_digits(self, call: str, digits: str, leg: Leg) -> SendOutcome:
         path = self._call_path(call) + "DTMF/"
         try:
-            response = await self._client.post(path, json={"digits": digits, "leg": leg})
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return Transient(None, _connect_reason(exc))
-        except httpx.TimeoutException:
-            return Unknown(None, f"no answer within {self._read_timeout:g}s")
-        except httpx.TransportError as exc:
-            return Unknown(None, f"connection lost after sending ({self._text(exc)})")
-        except httpx.RequestError as exc:  # an answer that could not be read (bad encoding)
-            return Unknown(None, f"the answer could not be read ({self._text(exc)})")
-        return _classify(response, safe=False, token=self._token)
-
-    def _text(self, exc: Exception) -> str:
-        return _clean(_exc_text(exc), self._token)
+            answer = await self._ask("POST", path, json={"digits": digits, "leg": leg})
+        except httpx.HTTPError as exc:
+            return self._failure(exc, safe=False)
+        return _classify(answer, safe=False, token=self._token)
 
     async def live(self, call: str) -> LiveOutcome:
         try:
-            response = await self._client.get(self._call_path(call), params={"status": "live"})
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return Transient(None, _connect_reason(exc))
-        except httpx.TimeoutException:
-            return Transient(None, f"no answer within {self._read_timeout:g}s")
-        except httpx.RequestError as exc:
-            return Transient(None, f"connection lost ({self._text(exc)})")
-        outcome = _classify(response, safe=True, token=self._token)
+            answer = await self._ask("GET", self._call_path(call), params={"status": "live"})
+        except httpx.HTTPError as exc:
+            return self._failure(exc, safe=True)
+        outcome = _classify(answer, safe=True, token=self._token)
         if isinstance(outcome, Accepted):
-            state = _live_state(response)
+            state = _live_state(answer.body)
             if state is not None:
-                return CallGone(response.status_code, f"call status is {state}")
+                return CallGone(answer.status, "the call's status is not in-progress",
+                                detail=_detail(state, self._token))
         return outcome
 
+    async def _ask(self, method: str, path: str, **options: Any) -> _Answer:
+        """The status, headers and (bounded) body of one answer; raises only while the
+        request is sent and the answer's head read, never once a status is known."""
+        request = self._client.build_request(method, path, headers=REQUEST_HEADERS, **options)
+        response = await self._client.send(request, stream=True)
+        try:
+            body = await _read_body(response, self._read_timeout)
+        finally:
+            # Closing a half-read answer discards its connection rather than draining it.
+            with contextlib.suppress(httpx.HTTPError):
+                await response.aclose()
+        return _Answer(response.status_code, response.headers, body)
 
-def _classify(response: httpx.Response, *, safe: bool, token: str = "") -> SendOutcome:
+    def _failure(self, exc: httpx.HTTPError, *, safe: bool) -> Transient | Unknown:
+        """No HTTP answer: Transient if nothing reached the server (or `safe`), else Unknown."""
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return Transient(None, _connect_reason(exc))
+        reason = self._lost_reason(exc)
+        return Transient(None, reason) if safe else Unknown(None, reason)
+
+    def _lost_reason(self, exc: httpx.HTTPError) -> str:
+        """ivrflow's words for a failure after the request may have reached the server."""
+        if isinstance(exc, httpx.ReadTimeout):
+            return f"no answer within {_seconds(self._read_timeout)}"
+        if isinstance(exc, httpx.WriteTimeout):
+            return f"the request could not be sent within {_seconds(self._write_timeout)}"
+        if isinstance(exc, httpx.TimeoutException):
+            return "no answer in time"
+        if isinstance(exc, ServerDisconnected):
+            return "the server closed the connection after the request was sent"
+        if isinstance(exc, NotHttp):
+            return "the answer was not valid HTTP"
+        if isinstance(exc, httpx.RemoteProtocolError):  # another engine: not told apart
+            return "the answer was not valid HTTP, or the connection closed before it came"
+        if any(isinstance(cause, ConnectionResetError) for cause in _causes(exc)):
+            return "the server reset the connection before answering"
+        if isinstance(exc, httpx.WriteError):
+            return "the connection was lost while the request was being sent"
+        if isinstance(exc, httpx.ProxyError):
+            return "the proxy failed"
+        if isinstance(exc, httpx.NetworkError):
+            return "the connection was lost before an answer came"
+        return "the request failed before an answer came"
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes | None  # None: unreadable (compressed, cut short, endless or too slow)
+
+
+async def _read_body(response: httpx.Response, seconds: float | None) -> bytes | None:
+    """At most `MAX_BODY` raw bytes of the body, within `seconds`; else None."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        return None  # compressed although identity was asked for: never inflated
+    try:
+        content = response.content  # already in memory (an answer made up by a mock)
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        return content if len(content) <= MAX_BODY else None
+    read = bytearray()
+
+    async def gather() -> bool:
+        async for chunk in response.aiter_raw():
+            read.extend(chunk)
+            if len(read) > MAX_BODY:
+                return False
+        return True
+
+    try:
+        complete = await asyncio.wait_for(gather(), seconds)
+    except (httpx.HTTPError, asyncio.TimeoutError):  # cut short, malformed, or too slow
+        return None
+    return bytes(read) if complete else None
+
+
+def _classify(answer: _Answer, *, safe: bool, token: str = "") -> SendOutcome:
     """Map an HTTP answer to an outcome; `safe`: the request had no side effect."""
-    status = response.status_code
+    status = answer.status
     if 200 <= status < 300:
         return Accepted(status)
-    message = _clean(error_message(response), token)
+    message = status_message(status)
+    detail = _detail(api_explanation(answer.body), token)
     if status in (401, 403):
-        return AuthDenied(status, message)
+        return AuthDenied(status, message, detail=detail)
     if status == 404:
-        return CallGone(status, message)
+        return CallGone(status, message, detail=detail)
     if status in (429, 503):
-        return Transient(status, message, retry_after(response.headers.get("Retry-After")))
+        return Transient(status, message, retry_after(answer.headers.get("Retry-After")),
+                         detail=detail)
     if status >= 500:
-        return Transient(status, message) if safe else Unknown(status, message)
-    return Rejected(status, message)
+        if safe:
+            return Transient(status, message, detail=detail)
+        return Unknown(status, message, detail=detail)
+    return Rejected(status, message, detail=detail)
 
 
-def _live_state(response: httpx.Response) -> str | None:
-    """None when the body says the call is in progress (or says nothing), else its state."""
+def _json(body: bytes | None) -> Any:
+    if body is None:
+        return None
     try:
-        body: Any = response.json()
+        return json.loads(body)
     except (ValueError, RecursionError):  # not JSON, not text, or absurdly nested
         return None
-    if not isinstance(body, dict):
+
+
+def _live_state(body: bytes | None) -> str | None:
+    """None when the body says the call is in progress (or says nothing), else its state."""
+    data = _json(body)
+    if not isinstance(data, dict):
         return None
-    status = body.get("call_status")
+    status = data.get("call_status")
     if isinstance(status, str):
         return None if status.lower() == "in-progress" else status
-    calls = body.get("calls")
+    calls = data.get("calls")
     if isinstance(calls, list) and calls and isinstance(calls[0], dict):
         state = calls[0].get("call_state")
         if isinstance(state, str):
@@ -192,27 +291,49 @@ def _live_state(response: httpx.Response) -> str | None:
     return None
 
 
-def error_message(response: httpx.Response) -> str:
-    """The API's explanation, from `{"error": "text"}` or `{"error": {"message": ...}}`."""
-    text = ""
+def status_message(status: int) -> str:
+    """ivrflow's words for a status: the standard phrase, never the server's own."""
     try:
-        body: Any = response.json()
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def api_explanation(body: bytes | None) -> str:
+    """The API's own text from `{"error": "..."}`, `{"error": {"message": ...}}` or
+    `{"message": ...}`, raw (not yet cleaned); "" when there is none."""
+    data = _json(body)
+    if not isinstance(data, dict):
+        return ""
+    error = data.get("error")
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("code")
+    text = error or data.get("message") or ""
+    if isinstance(text, str):
+        return text
+    try:
+        return json.dumps(text)
     except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            error = error.get("message") or error.get("code")
-        text = str(error or body.get("message") or "")
-    text = " ".join(text.split())[:MAX_MESSAGE]
-    reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-    return f"{reason}: {text}" if text else reason
+        return ""
 
 
-def _clean(text: str, token: str) -> str:
-    """No control characters (terminal escapes) and never the token."""
-    text = "".join(c if c.isprintable() else " " for c in text)
-    return text.replace(token, "****") if token else text
+def error_message(response: httpx.Response) -> str:
+    """An already-read answer as one line: ivrflow's message, then the API's explanation
+    (cleaned, not redacted: the adapter redacts with the token it holds)."""
+    explanation = _detail(api_explanation(response.content), "")
+    message = status_message(response.status_code)
+    return f"{message}: {explanation}" if explanation else message
+
+
+def _detail(text: str, token: str) -> str:
+    """Outside text made safe to show: no control or format characters (terminal
+    escapes, bidi overrides), whitespace collapsed, never the token, at most 200
+    characters (cut after redacting, so no part of the token can be left)."""
+    kept = "".join(" " if c.isspace() else c for c in text if c.isspace() or c.isprintable())
+    kept = " ".join(kept.split())
+    if token:
+        kept = kept.replace(token, "****")
+    return kept if len(kept) <= MAX_DETAIL else kept[:MAX_DETAIL - 3].rstrip() + "..."
 
 
 def retry_after(value: str | None) -> float | None:
@@ -234,12 +355,45 @@ def retry_after(value: str | None) -> float | None:
 
 
 def _connect_reason(exc: httpx.TransportError) -> str:
+    """ivrflow's words for a failure before the request could reach the server."""
     if isinstance(exc, httpx.PoolTimeout):
         return "no free connection in time"
     if isinstance(exc, httpx.ConnectTimeout):
         return "could not connect in time"
-    return f"could not connect ({_exc_text(exc)})"
+    for cause in _causes(exc):
+        why = _connect_cause(cause)
+        if why:
+            return f"could not connect ({why})"
+    return "could not connect"
 
 
-def _exc_text(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
+def _connect_cause(cause: BaseException) -> str:
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return "the server's TLS certificate could not be verified"
+    if isinstance(cause, ssl.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(cause, socket.gaierror):
+        return "the host name could not be resolved"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, ConnectionResetError):
+        return "connection reset"
+    if isinstance(cause, OSError) and cause.errno == errno.ENETUNREACH:
+        return "network unreachable"
+    if isinstance(cause, OSError) and cause.errno == errno.EHOSTUNREACH:
+        return "host unreachable"
+    return ""
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it was raised from, outermost first (cycles and depth bounded)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _seconds(value: float | None) -> str:
+    return "the timeout" if value is None else f"{value:g}s"

@@ -57,7 +57,7 @@ def test_token_and_control_characters_are_scrubbed_from_api_messages() -> None:
     outcome = ask(lambda r: httpx.Response(401, json=body))
     assert isinstance(outcome, AuthDenied)
     assert TOKEN not in outcome.message and "\x1b" not in outcome.message
-    assert "****" in outcome.message
+    assert "****" in outcome.detail and TOKEN not in outcome.detail
 
 
 @pytest.mark.parametrize("url", [
