@@ -5,9 +5,11 @@ the first milliseconds ends ivrflow as one later does: "interrupted", exit 130, 
 traceback. Once the command has its exit code, late signals are ignored.
 """
 
+import contextlib
 import signal
 import sys
 
+# as ivrflow.signals.STOP_SIGNALS, written out so that nothing (asyncio) loads first
 _STOP = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
 
 
@@ -23,10 +25,8 @@ def main() -> int:
 
         code = run_command()
     except KeyboardInterrupt:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             sys.stderr.write("ivrflow: interrupted\n")
-        except (OSError, ValueError):
-            pass
         code = 130
     for sig in _STOP:
         signal.signal(sig, signal.SIG_IGN)

@@ -125,9 +125,7 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
 def _secret_test(flow: Flow, job: Job) -> Callable[[str], bool]:
     """Whether a digit string sent on this job's call may carry a secret: any string a
     secret-bearing step sends, even when a plain step happens to send the same digits."""
-    secret = {job.bindings.digits(s) for s in flow.steps
-              if isinstance(s, Send) and job.bindings.has_secret(s)}
-    return secret.__contains__
+    return job.bindings.secret_digits(flow.steps).__contains__
 
 
 def _print_heard(flow: Flow, jobs: Sequence[Job], heard: Sequence[Heard]) -> None:

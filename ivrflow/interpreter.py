@@ -60,6 +60,10 @@ class _NoAnswer(Exception):
         self.started = started
 
 
+class _Late(Exception):
+    """An awaited piece of work was abandoned at its deadline."""
+
+
 StopReason = Callable[[], "tuple[str, int, str] | None"]
 
 
@@ -123,25 +127,21 @@ class _Run:
         end = min(until or self.deadline, self.deadline)
         self.sending = False
         admit = getattr(self.transport, "admit", None)
-        if admit is not None and not await self._within(admit(), end):
-            raise _NoAnswer(started=False)
-        remaining = end - self.clock.now()
-        if remaining <= 0:
+        try:
+            if admit is not None:
+                await self._until(admit(), end)
+        except _Late:
+            raise _NoAnswer(started=False) from None
+        if end <= self.clock.now():
             raise _NoAnswer(started=False)
         self.sending = True  # stays set if this is cancelled: the request had begun
-        task = asyncio.ensure_future(make())
         try:
-            done, _ = await asyncio.wait({task}, timeout=remaining)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if not done:
-            task.cancel()
-            raise _NoAnswer(started=True)
-        return task.result()
+            return await self._until(make(), end)
+        except _Late:
+            raise _NoAnswer(started=True) from None
 
-    async def _within(self, work: Awaitable[object], end: float) -> bool:
-        """Await `work` until offset-free time `end`; False (and `work` cancelled) if late."""
+    async def _until(self, work: Awaitable[T], end: float) -> T:
+        """Await `work`, abandoning (cancelling) it at clock time `end` with `_Late`."""
         task = asyncio.ensure_future(work)
         try:
             done, _ = await asyncio.wait({task}, timeout=max(0.0, end - self.clock.now()))
@@ -150,9 +150,8 @@ class _Run:
             raise
         if not done:
             task.cancel()
-            return False
-        task.result()
-        return True
+            raise _Late
+        return task.result()
 
     # -- events -------------------------------------------------------------------------
 

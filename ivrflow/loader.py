@@ -6,7 +6,6 @@ line and column, so an author fixes them in one pass.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,8 +96,8 @@ def _expect_problems(flow: Flow, source: Source) -> Iterator[Problem]:
         yield from invalid.problems
         return
     if expect.reach not in menu.nodes:
-        close = difflib.get_close_matches(expect.reach, list(menu.nodes), 1)
-        tip = f" (did you mean '{close[0]}'?)" if close else ""
+        node = Suggestions(menu.nodes).closest(expect.reach)
+        tip = f" (did you mean '{node}'?)" if node else ""
         yield source.problem(("expect", "reach"), (
             f"expect.reach: '{expect.reach}' is not a node of {written}{tip}"))
 

@@ -30,7 +30,7 @@ class BadPattern(ValueError):
 
 
 @lru_cache(maxsize=512)
-def compile_pattern(pattern: str) -> re2._Regexp:
+def compile_pattern(pattern: str) -> re2._Regexp[str]:
     """The compiled pattern, or `BadPattern`."""
     if len(pattern) > MAX_PATTERN:
         raise BadPattern(f"longer than {MAX_PATTERN} characters")

@@ -67,7 +67,8 @@ def _secret_paths(data: Any) -> set[JsonPath]:
     (`expect.vars`) of secret or undeclared variables. Messages never quote them."""
     if not isinstance(data, dict):
         return set()
-    declared = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+    given_vars = data.get("vars")
+    declared: dict[str, Any] = given_vars if isinstance(given_vars, dict) else {}
     secret = {name for name, spec in declared.items()
               if not isinstance(spec, dict) or spec.get("secret") not in (False, None)}
     paths: set[JsonPath] = {("vars", name, "default") for name in secret}

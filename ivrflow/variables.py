@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,12 @@ class Bindings:
     def has_secret(self, step: Send) -> bool:
         """Whether the step's digits hold a secret variable's value."""
         return any(name in self.secrets for name in dtmf.references(step.digits))
+
+    def secret_digits(self, steps: Iterable[object]) -> frozenset[str]:
+        """Every digit string that a secret-bearing send among `steps` sends: a place that
+        knows only digits (the sandbox, a menu) must show these masked."""
+        return frozenset(self.digits(s) for s in steps
+                         if isinstance(s, Send) and self.has_secret(s))
 
     def secret_values(self) -> list[str]:
         return [self.values[name] for name in self.secrets if self.values.get(name)]

@@ -19,7 +19,7 @@ from ivrflow.interpreter import run_flow
 from ivrflow.menu.loader import load_menu
 from ivrflow.menu.simulator import Happening
 from ivrflow.menu.transport import MenuTransport
-from ivrflow.model import Flow, Send
+from ivrflow.model import Flow
 from ivrflow.variables import resolve
 
 
@@ -43,8 +43,7 @@ def run_expectation(flow: Flow) -> TestOutcome:
     expect = flow.expect
     bindings = resolve(flow, row=expect.values, environ={}, row_origin="expect.vars",
                        row_where=lambda name: f"{flow.path}:{expect.line}:{expect.column}")
-    secret = {bindings.digits(s) for s in flow.steps
-              if isinstance(s, Send) and bindings.shown(s) != bindings.digits(s)}
+    secret = bindings.secret_digits(flow.steps)
     clock = VirtualClock()
     transport = MenuTransport(menu, clock, flow.tone, is_secret=secret.__contains__)
     result = asyncio.run(run_flow(flow, bindings, transport, "test-call", clock=clock))
