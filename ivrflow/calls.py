@@ -10,7 +10,6 @@ column, and all of them are reported together.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import json
 import re
@@ -18,8 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivrflow import digits as dtmf
 from ivrflow.errors import InvalidInput
+from ivrflow.inputfile import UnreadableFile, read_bytes
 from ivrflow.model import Flow
+from ivrflow.suggest import Suggestions
 from ivrflow.transport.vobiz import CALL_ID
 
 MAX_CALLS_FILE_BYTES = 64 * 1024 * 1024
@@ -54,12 +56,14 @@ def read_calls(ids: Sequence[str], path: str | None, flow: Flow
     seen: dict[str, str] = {}
     for spec in specs:
         place = spec.where or "--call"
-        if spec.call in seen:
+        key = spec.call.casefold()  # call uuids compare case-insensitively
+        if key in seen:
             problems.append(f"{spec.cell('call') if spec.where else place}: call {spec.call!r} "
-                            f"appears twice in the batch (first at {seen[spec.call]}); a call "
-                            "can run only one flow at a time")
+                            f"appears twice in the batch (first at {seen[key]}; ids that "
+                            "differ only in case name one call); a call can run only one flow "
+                            "at a time")
         else:
-            seen[spec.call] = place
+            seen[key] = place
     if not specs and not problems:
         problems.append("no call to run: give --call ID or --calls FILE")
     return specs, problems
@@ -92,29 +96,38 @@ def _position(problem: str) -> tuple[str, int, int]:
 def _read_file(path: Path, flow: Flow) -> tuple[list[CallSpec], list[str]]:
     display = str(path)
     try:
-        if path.stat().st_size > MAX_CALLS_FILE_BYTES:
-            return [], [f"{display}: larger than 64 MiB; split the batch"]
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        return [], [f"{display}: no such file"]
-    except UnicodeDecodeError:
-        return [], [f"{display}: not UTF-8 text; save it as UTF-8 (CSV UTF-8 in Excel)"]
-    except OSError as exc:
-        return [], [f"{display}: cannot read: {exc.strerror}"]
+        raw = read_bytes(path, MAX_CALLS_FILE_BYTES)
+    except UnreadableFile as exc:
+        tip = "; split the batch" if "larger than" in exc.reason else ""
+        return [], [f"{display}: {exc.reason}{tip}"]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return [], [f"{display}:{line}:1: not UTF-8 text; save it as UTF-8 (CSV UTF-8 in "
+                    "Excel)"]
     if path.suffix.lower() in (".jsonl", ".ndjson") or text.lstrip().startswith("{"):
         return _read_jsonl(text, display, flow)
     return _read_csv(text, display, flow)
 
 
-def _check_names(names: Iterable[str], flow: Flow, where: str) -> list[str]:
+def _shown_name(name: str) -> str:
+    """A column name as a message may quote it: only a plausible variable name, since a
+    header that is really a row of data must not be echoed."""
+    return f"'{name}'" if dtmf.NAME.fullmatch(name) and len(name) <= 64 else "(not a name)"
+
+
+def _check_names(names: Iterable[str], flow: Flow, where: str,
+                 suggestions: Suggestions) -> list[str]:
     problems = []
-    declared = list(flow.variables)
+    declared = ", ".join(flow.variables) or "none"
     for column, name in enumerate(names, start=2):
         if name not in flow.variables:
-            close = difflib.get_close_matches(name, declared, 1)
-            tip = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"{where}:{column}: column '{name}' is not a variable of the flow"
-                            f"{tip}; declared: {', '.join(declared) or 'none'}")
+            shown = _shown_name(name)
+            close = suggestions.closest(name) if shown != "(not a name)" else None
+            tip = f" (did you mean '{close}'?)" if close else ""
+            problems.append(f"{where}:{column}: column {shown} is not a variable of the flow"
+                            f"{tip}; declared: {declared}")
     return problems
 
 
@@ -129,12 +142,18 @@ def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list
         return [], [f"{display}:1:1: not valid CSV: {exc}"]
     header = [h.strip() for h in header]
     if not header or header[0] != "call":
-        return [], [f"{display}:1:1: the first column must be 'call' (the header is "
-                    f"{','.join(header)!r})"]
-    problems = _check_names(header[1:], flow, f"{display}:1")
+        # the line is not echoed: without a header it is a row of data, maybe a secret's
+        return [], [f"{display}:1:1: the first line must be the header, and its first "
+                    "column must be 'call': call,<variables> (the line is not shown, as it "
+                    "may hold data)"]
+    problems = _check_names(header[1:], flow, f"{display}:1", Suggestions(flow.variables))
+    first_at: dict[str, int] = {}
     for index, name in enumerate(header):
-        if name in header[:index]:
-            problems.append(f"{display}:1:{index + 1}: column '{name}' appears twice")
+        if name in first_at:
+            problems.append(f"{display}:1:{index + 1}: column {_shown_name(name)} appears "
+                            f"twice (first as column {first_at[name] + 1})")
+        else:
+            first_at[name] = index
     columns = {name: i + 1 for i, name in enumerate(header)}
     specs = []
     try:
@@ -177,6 +196,11 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return seen
 
 
+def _short_json(value: object) -> str:
+    text = _json_kind(value) if isinstance(value, (list, dict)) else json.dumps(value)
+    return text if len(text) <= 40 else _json_kind(value)
+
+
 def _json_kind(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
@@ -184,31 +208,51 @@ def _json_kind(value: object) -> str:
         type(value), "not a string")
 
 
+def _parse_line(line: str) -> object:
+    """One JSON Lines line; `ValueError` (with a column when known) for anything else.
+
+    JSON text of absurd shape is refused as such: Python's integer-size limit and its
+    recursion limit (an array nested 200,000 deep) both become a plain message."""
+    try:
+        return json.loads(line, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ValueError("nested too deeply; a line is one flat object") from None
+
+
 def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list[str]]:
     specs, problems = [], []
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    suggestions = Suggestions(flow.variables)
+    # Lines end at "\n" only (a "\r" before it is dropped): U+2028 and friends are valid
+    # inside a JSON string, and str.splitlines() would cut the line there.
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"{display}:{line_number}"
         try:
-            row = json.loads(line, object_pairs_hook=_no_duplicates)
+            row = _parse_line(line)
         except _DuplicateKey as dup:
-            problems.append(f"{where}:1: \"{dup.args[0]}\" appears twice in this line")
+            problems.append(f"{where}:1: key {_shown_name(dup.args[0])} appears twice in "
+                            "this line")
             continue
         except json.JSONDecodeError as exc:
             problems.append(f"{where}:{exc.colno}: not valid JSON: {exc.msg}")
+            continue
+        except ValueError as exc:  # an integer of thousands of digits, deep nesting
+            reason = str(exc) if "nested" in str(exc) else "a number too long to read"
+            problems.append(f"{where}:1: not usable JSON: {reason}")
             continue
         if not isinstance(row, dict) or not isinstance(row.get("call"), str):
             problems.append(f"{where}:1: each line must be an object with a \"call\" string")
             continue
         keys = [k for k in row if k != "call"]
         columns = {name: i + 2 for i, name in enumerate(keys)}
-        bad = _check_names(keys, flow, where)
+        bad = _check_names(keys, flow, where, suggestions)
         wrong_type = [f"{where}:{columns[k]}: \"{k}\" must be a string, not {shown}; "
                       "quote it" for k in keys
                       if k in flow.variables and not isinstance(row[k], str)
                       for shown in [_json_kind(row[k]) if flow.variables[k].secret
-                                    else json.dumps(row[k])]]
+                                    else _short_json(row[k])]]
         if not CALL_ID.fullmatch(row["call"]):
             bad.append(f"{where}:1: {row['call']!r} is {_bad_id}")
         if bad or wrong_type:

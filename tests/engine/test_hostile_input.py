@@ -71,7 +71,7 @@ def test_patterns_the_engine_rejects_are_located_problems(pattern: str) -> None:
 def test_undeclared_references_are_refused_in_linear_time() -> None:
     """Thousands of undeclared references among many declared names end in well under a
     second (suggestions have a budget)."""
-    refs = "".join("${u%d}" % i for i in range(4000))
+    refs = "".join("${u" + str(i) + "}" for i in range(4000))
     declared = "".join(f"  v{i}: {{}}\n" for i in range(1000))
     text = f'version: 1\nname: a\nvars:\n{declared}steps:\n  - send: "{refs}"\n'
     started = time.monotonic()
