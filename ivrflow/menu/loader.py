@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +9,14 @@ from ivrflow import schema
 from ivrflow.durations import seconds
 from ivrflow.errors import FlowInvalid, Problem
 from ivrflow.menu.model import Menu, Node
+from ivrflow.suggest import Suggestions
 from ivrflow.yamlsource import JsonPath, Source, load, read_text
 
 SCHEMA = "menu.schema.json"
 ACTIONS = ("repeat", "hangup")
+# A prompt or timeout is 0 or at least this long: a real prompt is never shorter, and a
+# floor keeps a loop of announcements from making millions of events a second.
+SHORTEST = 0.05
 
 
 def load_menu(path: str | Path) -> Menu:
@@ -46,12 +49,12 @@ def _as_menu(problem: Problem) -> Problem:
 def _reference_problems(source: Source) -> list[Problem]:
     data: dict[str, Any] = source.data
     nodes: dict[str, Any] = data["nodes"]
-    names = list(nodes)
+    suggestions = Suggestions(nodes)
     problems: list[Problem] = []
 
     def unknown(path: JsonPath, target: str, what: str) -> None:
-        close = difflib.get_close_matches(target, names, 1)
-        tip = f" (did you mean '{close[0]}'?)" if close else ""
+        close = suggestions.closest(target)
+        tip = f" (did you mean '{close}'?)" if close else ""
         problems.append(source.problem(path, f"{schema.label(path)}: {what} '{target}' is not "
                                              f"a node of this menu{tip}"))
 
@@ -59,6 +62,11 @@ def _reference_problems(source: Source) -> list[Problem]:
         unknown(("start",), data["start"], "start node")
     for name, node in nodes.items():
         here: JsonPath = ("nodes", name)
+        for key in ("prompt", "timeout"):
+            if key in node and 0 < seconds(node[key]) < SHORTEST:
+                problems.append(source.problem((*here, key), (
+                    f"nodes.{name}.{key}: {node[key]} is too short; use 0 or at least "
+                    "50ms")))
         for key, target in (node.get("options") or {}).items():
             if target not in nodes:
                 unknown((*here, "options", key), target, f"option {key} leads to")

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 from ivrflow.menu.model import Menu, Node
 
+# The most a call's simulation may produce. A menu of 50 ms announcements in a loop, run for
+# an hour, makes 72,000; past the cap the simulation stops, as a hang-up that says why, so
+# no model can make `ivrflow test` or the sandbox spin forever.
+MAX_HAPPENINGS = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class Happening:
@@ -32,6 +37,7 @@ class MenuSimulator:
         self.t0 = start
         self.trace: list[Happening] = []
         self.hung_up_at: float | None = None
+        self.runaway = False  # stopped at MAX_HAPPENINGS
         self.repeats = 0
         self.collected = ""
         self._secret = False
@@ -46,8 +52,16 @@ class MenuSimulator:
         return self.hung_up_at is not None
 
     def _note(self, t: float, kind: str, digit: str | None = None, detail: str = "") -> None:
+        if self.runaway:
+            return
         self.trace.append(Happening(round(t - self.t0, 6), kind, self.node.name, digit, detail,
                                     self._secret and digit is not None))
+        if len(self.trace) >= MAX_HAPPENINGS - 1:
+            self.runaway = True
+            self.hung_up_at = t
+            self.trace.append(Happening(round(t - self.t0, 6), "hangup", self.node.name,
+                                        detail=f"the simulation stopped after {MAX_HAPPENINGS:,} "
+                                        "events (a loop of short announcements?)"))
 
     def _enter(self, node: Node, t: float, why: str, *, replay: bool = False) -> None:
         if not replay:

@@ -20,6 +20,7 @@ from ivrflow.menu.loader import load_menu
 from ivrflow.menu.simulator import Happening
 from ivrflow.menu.transport import MenuTransport
 from ivrflow.model import Flow
+from ivrflow.output import escape_controls
 from ivrflow.variables import resolve
 
 
@@ -54,7 +55,11 @@ def run_expectation(flow: Flow) -> TestOutcome:
     final = "" if simulator.hung_up else simulator.node.name
     passed = result.ok and final == flow.expect.reach
     path = tuple(h for h in simulator.trace if h.kind == "enter")
-    reason = "" if passed else _explain(flow, result, simulator.trace, transport.sends, final)
+    if simulator.runaway:
+        reason = f"the menu model ran away: {simulator.trace[-1].detail}"
+    else:
+        reason = "" if passed else _explain(flow, result, simulator.trace, transport.sends,
+                                            final)
     return TestOutcome(flow, passed, final, path, reason, end - simulator.t0,
                        time.perf_counter() - started, result)
 
@@ -110,18 +115,25 @@ def _note(entered: Happening) -> str:
 
 
 def junit(outcomes: Sequence[TestOutcome], invalid: Sequence[tuple[str, str]]) -> bytes:
-    """A JUnit XML report: one test case per flow; invalid files are errors."""
+    """A JUnit XML report: one test case per flow; invalid files are errors. Every text
+    goes through `_xml`, so the report is well-formed whatever names and paths hold."""
     failures = sum(1 for o in outcomes if not o.passed)
     suite = ET.Element("testsuite", name="ivrflow", tests=str(len(outcomes) + len(invalid)),
                        failures=str(failures), errors=str(len(invalid)),
                        time=f"{sum(o.wall for o in outcomes):.3f}")
     for outcome in outcomes:
-        case = ET.SubElement(suite, "testcase", classname=outcome.flow.name,
-                             name=outcome.flow.path, time=f"{outcome.wall:.3f}")
+        case = ET.SubElement(suite, "testcase", classname=_xml(outcome.flow.name),
+                             name=_xml(outcome.flow.path), time=f"{outcome.wall:.3f}")
         if not outcome.passed:
-            failure = ET.SubElement(case, "failure", message=outcome.reason)
-            failure.text = render(outcome)
+            failure = ET.SubElement(case, "failure", message=_xml(outcome.reason))
+            failure.text = _xml(render(outcome))
     for path, message in invalid:
-        case = ET.SubElement(suite, "testcase", classname="invalid", name=path)
-        ET.SubElement(case, "error", message=message.splitlines()[0]).text = message
+        case = ET.SubElement(suite, "testcase", classname="invalid", name=_xml(path))
+        first = message.splitlines()[0] if message else ""
+        ET.SubElement(case, "error", message=_xml(first)).text = _xml(message)
     return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can carry: controls, lone surrogates and U+FFFE/U+FFFF as escapes."""
+    return escape_controls(text).replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
