@@ -71,3 +71,18 @@ async def until_signal(work: Awaitable[T]) -> T:
             loop.remove_signal_handler(sig)
             handler = _ignore if stopping else saved[sig]
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def ignore_from_now() -> None:
+    """Ignore every stop signal from here on (the command is ending anyway), including
+    those the running loop handled."""
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    for sig in STOP_SIGNALS:
+        if loop is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(sig, _ignore)

@@ -41,6 +41,7 @@ class _Answer:
     digits: str | None = None
     leg: str | None = None
     fault: str | None = None
+    close: bool = False  # close the connection after the answer
 
 
 def _error(status: int, message: str, **extra: Any) -> _Answer:
@@ -87,9 +88,18 @@ class SandboxHandler:
             request.protocol.force_close()
             return web.Response(status=500)
         if answer.body is None:
-            return web.Response(status=answer.status, headers=answer.headers)
-        return web.Response(status=answer.status, headers=answer.headers,
-                            body=json.dumps(answer.body).encode(), content_type=_JSON)
+            response = web.Response(status=answer.status, headers=answer.headers)
+        else:
+            response = web.Response(status=answer.status, headers=answer.headers,
+                                    body=json.dumps(answer.body).encode(), content_type=_JSON)
+        if answer.close:
+            # Sent and closed here: aiohttp would otherwise linger, reading a body that
+            # is not coming, for up to 10 s.
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
+        return response
 
     async def _answer(self, request: web.BaseRequest, route: Route | None,
                       now: float, wall: float) -> _Answer:
@@ -140,9 +150,12 @@ class SandboxHandler:
     async def _send_digits(self, request: web.BaseRequest, call: str,
                            now: float, wall: float) -> _Answer:
         try:
-            body = await _read_body(request)
+            body = await asyncio.wait_for(_read_body(request), self._config.body_timeout)
         except _TooLarge:
             return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        except asyncio.TimeoutError:
+            return _error(408, f"the request body did not arrive within "
+                               f"{self._config.body_timeout:g} s", close=True)
         except Exception:  # a body that cannot be read is the client's fault, never ours
             return _error(400, "the request body could not be read")
         try:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ivrflow.output import escape_controls
 from ivrflow.sandbox.config import (
     DEMO_AUTH_ID,
     DEMO_AUTH_TOKEN,
@@ -73,6 +74,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="always 127.0.0.1: the sandbox never listens beyond this machine")
     add("--log", dest="sandbox_log", metavar="FILE",
         help="append every request to FILE as one JSON line")
+    add("--log-digits", dest="sandbox_log_digits", default="keep", metavar="keep|omit",
+        help="keep (default) or omit the digits heard, in the log and on stdout; omit "
+             "keeps their count only")
     add("--live-after", dest="sandbox_live_after", metavar="S",
         help="calls go live S seconds after their first request (default 0)")
     add("--never-live", dest="sandbox_never_live", action="store_true",
@@ -128,6 +132,7 @@ class _Options:
     config: SandboxConfig
     port: int
     log: str | None
+    digits: bool  # show and log the digits heard (--log-digits keep)
 
 
 def _options(args: argparse.Namespace) -> _Options:
@@ -146,6 +151,9 @@ def _options(args: argparse.Namespace) -> _Options:
         live_fail = _whole("--live-fail", count, "N[:STATUS] like 2:503")
         if status:
             live_fail_status = _status("--live-fail", status)
+    if args.sandbox_log_digits not in ("keep", "omit"):
+        raise UsageError(f"--log-digits: expected keep or omit, got "
+                         f"{args.sandbox_log_digits!r}")
     if args.sandbox_never_live and args.sandbox_live_after is not None:
         raise UsageError("--never-live and --live-after contradict each other: pick one")
     try:
@@ -164,7 +172,7 @@ def _options(args: argparse.Namespace) -> _Options:
     except ValueError as exc:
         raise UsageError(str(exc).replace("auth_id", "--auth-id").replace(
             "auth_token", "--auth-token")) from None
-    return _Options(config, port, args.sandbox_log)
+    return _Options(config, port, args.sandbox_log, args.sandbox_log_digits == "keep")
 
 
 def _fault(option: str, value: str) -> DtmfFault:
@@ -209,10 +217,10 @@ def _seconds(option: str, text: str | None) -> float | None:
 
 async def _serve(options: _Options) -> int:
     import asyncio
-    import signal
 
     # Imported here so that registering the subcommand never loads aiohttp.
     from ivrflow.sandbox.runner import Sandbox
+    from ivrflow.signals import STOP_SIGNALS, ignore_from_now
 
     async with contextlib.AsyncExitStack() as stack:
         log: TextIO | None = None
@@ -224,7 +232,9 @@ async def _serve(options: _Options) -> int:
                 print(f"ivrflow sandbox: --log: cannot open {options.log}: "
                       f"{exc.strerror}", file=sys.stderr)
                 return _EXIT_USAGE
-        reporter = _Reporter(sys.stdout, log)
+        reporter = _Reporter(sys.stdout, log, digits=options.digits)
+        # After the sandbox has closed (requests in flight finished), signals are ignored.
+        stack.callback(ignore_from_now)
         try:
             sandbox = await stack.enter_async_context(Sandbox.serve(
                 options.config, port=options.port, on_heard=reporter.heard,
@@ -239,24 +249,26 @@ async def _serve(options: _Options) -> int:
             return _EXIT_USAGE
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # The first signal stops the sandbox; a later one, while requests in flight
+        # finish and connections close, only sets the event again.
+        for signum in STOP_SIGNALS:
             try:
                 loop.add_signal_handler(signum, stop.set)
             except NotImplementedError:  # Windows: ^C arrives as KeyboardInterrupt
                 continue
-            stack.callback(loop.remove_signal_handler, signum)
         reporter.ready(sandbox)
         await stop.wait()
-        reporter.stopped(sandbox)
+        stack.callback(reporter.stopped, sandbox)
     return _EXIT_OK
 
 
 class _Reporter:
     """Says what the sandbox does: ready lines and heard digits on stdout, the log file."""
 
-    def __init__(self, out: TextIO, log: TextIO | None) -> None:
+    def __init__(self, out: TextIO, log: TextIO | None, *, digits: bool = True) -> None:
         self._out: TextIO | None = out
         self._log = log
+        self._digits = digits
 
     def ready(self, sandbox: Sandbox) -> None:
         self._say(f"# ivrflow sandbox on {sandbox.url} - Ctrl-C stops it")
@@ -268,8 +280,9 @@ class _Reporter:
         self._say(f"export VOBIZ_AUTH_TOKEN={shlex.quote(sandbox.auth_token)}")
 
     def heard(self, heard: Heard) -> None:
+        shown = heard.digits if self._digits else f"({len(heard.digits)} omitted)"
         line = (f"heard call={heard.call} leg={heard.leg} t=+{heard.offset:.3f}s "
-                f"digits={heard.digits}")
+                f"digits={shown}")
         self._say(line if heard.fault is None else f"{line} fault={heard.fault}")
 
     def request(self, record: RequestRecord) -> None:
@@ -277,7 +290,7 @@ class _Reporter:
             return
         try:
             # One write and a flush per line, so a reader (or a ^C) never sees half one.
-            self._log.write(json.dumps(record.to_json()) + "\n")
+            self._log.write(json.dumps(record.to_json(digits=self._digits)) + "\n")
             self._log.flush()
         except OSError as exc:
             # A full disk must not turn into 500s the flow under test never asked for.
@@ -287,15 +300,21 @@ class _Reporter:
                       file=sys.stderr)
 
     def stopped(self, sandbox: Sandbox) -> None:
+        refused, failed = sandbox.turned_away
+        limit = ""
+        if refused or failed:
+            limit = (f"; at the open-file limit, {refused} connection(s) answered 503 and "
+                     f"{failed} accept(s) failed (raise it with ulimit -n)")
         with contextlib.suppress(OSError):
             print(f"ivrflow sandbox: stopped after {sandbox.dtmf_requests()} DTMF "
-                  f"request(s)", file=sys.stderr)
+                  f"request(s){limit}", file=sys.stderr)
 
     def _say(self, line: str) -> None:
         if self._out is None:
             return
         try:
-            print(line, file=self._out, flush=True)
+            # call ids and legs come from the request: no control character gets through
+            print(escape_controls(line, newlines=True), file=self._out, flush=True)
         except OSError:
             # Whoever read stdout went away (`| head`); keep serving, stop printing.
             self._out = None

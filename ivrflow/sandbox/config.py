@@ -99,6 +99,10 @@ class SandboxConfig:
 
     `max_records` bounds the request and heard histories kept for `Sandbox.requests()`
     and `Sandbox.heard()` (oldest dropped first); None keeps everything.
+
+    Slow or silent clients: a connection that has not sent a whole request head within
+    `idle_timeout` seconds of opening (or of its last answer) is closed, and a request
+    whose body has not arrived `body_timeout` seconds after its head is answered 408.
     """
 
     auth_id: str = DEMO_AUTH_ID
@@ -111,6 +115,8 @@ class SandboxConfig:
     live_fail: int = 0
     live_fail_status: int = 503
     max_records: int | None = None
+    idle_timeout: float = 15.0
+    body_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.auth_id or any(c in self.auth_id for c in "/ \t\r\n?#%"):
@@ -135,6 +141,10 @@ class SandboxConfig:
                 f"live_fail_status must be 400-599, not {self.live_fail_status!r}")
         if self.max_records is not None:
             _check_count(self.max_records)
+        for name in ("idle_timeout", "body_timeout"):
+            _check_seconds(name, getattr(self, name))
+            if not getattr(self, name):
+                raise ValueError(f"{name} must be more than 0 seconds")
 
 
 def _check_count(count: object) -> None:

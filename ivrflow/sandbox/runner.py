@@ -18,6 +18,12 @@ from aiohttp import web
 
 from ivrflow.sandbox.app import SandboxHandler
 from ivrflow.sandbox.config import HOST, SandboxConfig
+from ivrflow.sandbox.connections import (
+    Counts,
+    GuardedServer,
+    connection_limit,
+    quiet_accept_failures,
+)
 from ivrflow.sandbox.state import (
     Heard,
     HeardListener,
@@ -60,6 +66,8 @@ class Sandbox:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._stopped = False
+        self._counts = Counts()
+        self._previous_handler: object = None
 
     # Starting and stopping.
 
@@ -147,8 +155,12 @@ class Sandbox:
         asyncio.run(main())
 
     async def _open(self, port: int) -> None:
-        server = web.Server(self._handler, access_log=None, logger=_http_log,
-                            auto_decompress=False)
+        # keepalive_timeout also runs from a connection's opening: a client that sends
+        # nothing, or half a request head, is closed after idle_timeout
+        server = GuardedServer(self._handler, access_log=None, logger=_http_log,
+                               auto_decompress=False,
+                               keepalive_timeout=self.config.idle_timeout,
+                               limit=connection_limit(), counts=self._counts)
         runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT)
         await runner.setup()
         # a batch may open a connection per call at once: the default backlog (128) is
@@ -161,12 +173,18 @@ class Sandbox:
             raise
         self._runner = runner
         self._port = runner.addresses[0][1]
+        self._previous_handler = quiet_accept_failures(asyncio.get_running_loop(),
+                                                       self._counts)
 
     async def _close(self) -> None:
         if self._stopped or self._runner is None:
             return
         self._stopped = True
-        await self._runner.cleanup()
+        try:
+            await self._runner.cleanup()
+        finally:
+            asyncio.get_running_loop().set_exception_handler(
+                self._previous_handler)  # type: ignore[arg-type]
 
     # Where it is.
 
@@ -191,6 +209,12 @@ class Sandbox:
         return self.config.auth_token
 
     # What it has seen.
+
+    @property
+    def turned_away(self) -> tuple[int, int]:
+        """(connections answered 503 at the open-file limit, accept() calls the system
+        refused) so far."""
+        return self._counts.refused, self._counts.accept_failures
 
     def heard(self) -> list[Heard]:
         """Every digit string played so far, oldest first (a copy)."""

@@ -54,15 +54,20 @@ class RequestRecord:
     status: int | None
     fault: str | None
 
-    def to_json(self) -> dict[str, object]:
-        """The record as one line of the `--log` file."""
+    def to_json(self, *, digits: bool = True) -> dict[str, object]:
+        """The record as one line of the `--log` file; without `digits`, the digits are
+        left out (null) and only their count kept."""
+        shown: dict[str, object] = {"digits": self.digits}
+        if not digits:
+            shown = {"digits": None,
+                     "digits_omitted": None if self.digits is None else len(self.digits)}
         return {
             "time": datetime.fromtimestamp(self.wall, timezone.utc).isoformat(
                 timespec="milliseconds"),
             "method": self.method,
             "path": self.path,
             "call": self.call,
-            "digits": self.digits,
+            **shown,
             "leg": self.leg,
             "status": self.status,
             "fault": self.fault,
