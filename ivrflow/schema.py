@@ -113,7 +113,8 @@ def describe(value: Any) -> str:
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text (quoted)",
                "integer": "a whole number", "number": "a number", "boolean": "true or false"}
 _TRAP_READING = {"octal": "the octal number {value}", "sexagesimal": "{value} (base 60)",
-                 "number": "the number {value}", "boolean": "the boolean {value}"}
+                 "number": "the number {value}", "boolean": "the boolean {value}",
+                 "yaml12": "the number {value}"}
 
 
 def _expected(types: str | list[str]) -> str:
@@ -134,6 +135,9 @@ def _trap_message(path: JsonPath, trap: Trap, wanted: str | None) -> str:
         return f"{where}: {trap.text} is not a finite number; write a number such as 4"
     reading = _TRAP_READING[trap.kind].format(value=shown)
     said = f"{where}: {trap.text} is read by YAML 1.1 as {reading}"
+    if trap.kind == "yaml12":
+        said = (f"{where}: {trap.text} is read by YAML 1.2 (editors, most tools) as "
+                f"{reading}")
     if path[-1:] == ("send",):
         return (f"{where}: {trap.text} is not quoted, so YAML reads it as {reading}, which "
                 f'would never be sent as written; quote the digits: send: "{trap.text}"')

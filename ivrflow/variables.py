@@ -99,9 +99,11 @@ def read_vars_file(path: str | Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for name, value in source.data.items():
         trap = source.traps.get((name,))
-        if isinstance(value, str):
+        # Every value is quoted: unquoted, YAML 1.1 and 1.2 disagree on `09`, `0712`, `1e5`
+        # (text, octal, a number), so an unquoted value is refused whatever it reads as.
+        if isinstance(value, str) and (name,) not in source.unquoted_text:
             values[name] = value
-        elif trap is not None or isinstance(value, (int, float)):
+        elif trap is not None or isinstance(value, (int, float, str)):
             # the value is not quoted back: it may be a secret
             problems.append(source.problem((name,), (
                 f"{name}: values must be quoted text, so YAML cannot change them; "

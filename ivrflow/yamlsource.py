@@ -47,14 +47,19 @@ MAX_NUMBER_TEXT = 32  # characters; Python refuses int() past 4300 digits, float
 _PLAIN_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _CORE_BOOL = {"true", "false", "True", "False", "TRUE", "FALSE"}
+# Text to YAML 1.1 (PyYAML) that YAML 1.2's core schema, which editors and most other
+# tools use, reads as a number: `09`, `0812`, `1e5`, `0o17`.
+_YAML12_INT = re.compile(r"[-+]?[0-9]+")
+_YAML12_NUMBER = re.compile(r"0o[0-7]+|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 
 
 @dataclass(frozen=True, slots=True)
 class Trap:
-    """A plain scalar that YAML 1.1 reads as something other than what it looks like."""
+    """A plain scalar that YAML (1.1, or 1.2 for text 1.1 keeps) reads as something other
+    than what it looks like."""
 
     text: str  # as written in the file
-    value: Any  # what PyYAML (YAML 1.1) makes of it
+    value: Any  # what YAML makes of it: PyYAML (1.1), or 1.2 for kind "yaml12"
     kind: str  # "octal", "sexagesimal", "number", "boolean", ...
 
 
@@ -68,6 +73,7 @@ class Source:
     keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     traps: dict[JsonPath, Trap] = field(default_factory=dict)
     plain: dict[JsonPath, str] = field(default_factory=dict)  # source text of unquoted non-text
+    unquoted_text: set[JsonPath] = field(default_factory=set)  # plain scalars read as text
     broken: set[JsonPath] = field(default_factory=set)  # values already reported as unusable
     problems: list[Problem] = field(default_factory=list)  # found while building: duplicates...
     text: str = ""
@@ -249,6 +255,15 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
         text = node.value
         if node.style or node.tag == _STR:  # quoted, block, or resolved as text
+            if not node.style:
+                self.source.unquoted_text.add(path)
+                if len(text) <= MAX_NUMBER_TEXT and _YAML12_NUMBER.fullmatch(text):
+                    # read as YAML 1.2 does, so that where text is wanted the schema
+                    # refuses it and the trap message asks for quotes
+                    self.source.plain[path] = text
+                    number = _yaml12_number(text)
+                    self.source.traps[path] = Trap(text, number, "yaml12")
+                    return number
             return text
         traps = self.source.traps
         self.source.plain[path] = text
@@ -277,6 +292,12 @@ class _Builder:
             return real
         # timestamps and any other implicit type: keep the text, the schema will judge it
         return text
+
+
+def _yaml12_number(text: str) -> int | float:
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    return int(text) if _YAML12_INT.fullmatch(text) else float(text)
 
 
 def _short_tag(tag: str) -> str:

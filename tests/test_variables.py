@@ -133,3 +133,18 @@ def test_vars_file_requires_quoted_values(tmp_path: Path) -> None:
     ]
     path.write_text("card: \"0123\"\n", encoding="utf-8")
     assert read_vars_file(path) == {"card": "0123"}
+
+
+@pytest.mark.parametrize("unquoted", ["0912", "09", "1e5", "en", "0o17"])
+def test_vars_file_refuses_every_unquoted_value(tmp_path: Path, unquoted: str) -> None:
+    """Unquoted, `0912` is text to YAML 1.1 and a number to 1.2 (`0712` an octal to 1.1):
+    whatever YAML makes of it, an unquoted value is refused the same way, never echoed."""
+    path = tmp_path / "v.yaml"
+    path.write_text(f"card: {unquoted}\n", encoding="utf-8")
+    with pytest.raises(FlowInvalid) as caught:
+        read_vars_file(path)
+    assert [p.message for p in caught.value.problems] == [
+        'card: values must be quoted text, so YAML cannot change them; put the value in '
+        'quotes: card: "..."']
+    path.write_text(f"card: '{unquoted}'\n", encoding="utf-8")
+    assert read_vars_file(path) == {"card": unquoted}

@@ -104,7 +104,7 @@ def test_the_open_file_limit_is_met_quietly(tmp_path: Path) -> None:
         socks = []
         for _ in range(300):
             socks.append(socket.create_connection(("127.0.0.1", port)))
-        time.sleep(1.5)  # long enough for asyncio to retry a failed accept
+        time.sleep(1.2)  # long enough for asyncio to retry a failed accept (after 1 s)
         for sock in socks:
             sock.close()
         proc.send_signal(signal.SIGINT)
@@ -124,7 +124,7 @@ def test_signals_while_a_request_is_in_flight_exit_0(
         foreground: Callable[..., Foreground], signum: int) -> None:  # noqa: F811
     """Three signals 50 ms apart while an answer is held back by --latency: the sandbox
     stops once, exits 0, without a traceback."""
-    fg = foreground("--latency", "1")
+    fg = foreground("--latency", "0.6")
     answers: list[object] = []
 
     def send() -> None:
@@ -136,7 +136,7 @@ def test_signals_while_a_request_is_in_flight_exit_0(
 
     sender = threading.Thread(target=send)
     sender.start()
-    time.sleep(0.3)
+    time.sleep(0.2)
     fg.proc.send_signal(signum)
     time.sleep(0.05)
     fg.proc.send_signal(signum)
