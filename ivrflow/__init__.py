@@ -55,7 +55,39 @@ _WHERE = {
     "Bindings": "variables", "resolve": "variables",
 }
 
-__all__ = ["__version__", *sorted(_WHERE)]
+# literal, so type checkers see the re-exports (a test keeps it equal to _WHERE)
+__all__ = [
+    "AuthRefused",
+    "Bindings",
+    "CallNotLive",
+    "Clock",
+    "ConfirmLive",
+    "Event",
+    "ExitCode",
+    "Flow",
+    "FlowInvalid",
+    "InvalidInput",
+    "IvrflowError",
+    "MonotonicClock",
+    "Plan",
+    "Problem",
+    "RetryPolicy",
+    "RunResult",
+    "Send",
+    "StepFailed",
+    "StepRecord",
+    "Transport",
+    "Variable",
+    "VirtualClock",
+    "VobizTransport",
+    "Wait",
+    "__version__",
+    "load_flow",
+    "make_plan",
+    "parse_flow",
+    "resolve",
+    "run_flow",
+]
 
 
 def __getattr__(name: str) -> Any:

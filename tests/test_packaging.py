@@ -3,10 +3,12 @@ schema and its `ivrflow` command works from outside the repository."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import site
 import subprocess
 import sys
+import tarfile
 import venv
 from pathlib import Path
 
@@ -56,3 +58,26 @@ def test_wheel_installs_and_validates_outside_the_repository(tmp_path: Path) -> 
     assert where.startswith(str(env.resolve())), where
     listed = run(python, "-m", "pip", "show", "-f", "ivrflow", cwd=work).stdout
     assert "ivrflow/schemas/flow.schema.json" in listed
+    metadata = run(python, "-m", "pip", "show", "-v", "ivrflow", cwd=work).stdout
+    assert "Typing :: Typed" in metadata and "Programming Language :: Python :: 3.10" in metadata
+    assert "ivrflow/py.typed" in listed and "licenses/LICENSE" in listed
+
+
+def test_sdist_carries_everything_the_readme_refers_to(tmp_path: Path) -> None:
+    """Every repository path the README names in backticks is in the sdist, with the
+    LICENSE and the pre-commit hooks."""
+    built = run(sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", tmp_path,
+                cwd=ROOT)
+    assert built.returncode == 0, built.stderr
+    sdist = next(tmp_path.glob("ivrflow-*.tar.gz"))
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    referred = {ref.rstrip("/") for ref in re.findall(r"`([\w.-]+(?:/[\w.*-]+)*/?)`", readme)
+                if "/" in ref or ref.startswith(".")}
+    present = {ref for ref in referred if "*" not in ref and (ROOT / ref).exists()}
+    assert len(present) >= 10, present
+    missing = sorted(ref for ref in present
+                     if ref not in names and not any(n.startswith(ref + "/") for n in names))
+    assert missing == []
+    assert {"LICENSE", ".pre-commit-hooks.yaml", "bench/run_all.py"} <= names
