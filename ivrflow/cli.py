@@ -7,6 +7,7 @@ inside them, so `ivrflow validate` in a pre-commit hook never loads the HTTP sta
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -15,10 +16,14 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivrflow import output, signals
 from ivrflow._version import __version__
 from ivrflow.errors import ExitCode, FlowInvalid, InvalidInput, IvrflowError
+
+if TYPE_CHECKING:
+    from ivrflow.menu.testing import TestOutcome
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -27,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one ivrflow command; return its exit code (argparse exits 2 on bad usage)."""
     with output.installed() as (out, err), signals.as_interrupts():
         try:
-            args = build_parser().parse_args(argv)
+            args = parse(build_parser(), argv)
             code = run_guarded(args.command, args)
         except KeyboardInterrupt:  # a signal outside the command's own handling
             print("ivrflow: interrupted", file=sys.stderr)
@@ -87,32 +92,82 @@ def _write_crash_log() -> str | None:
     return name
 
 
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    a step failed (rejected, outcome unknown, flow deadline), a test failed, or a bug
+  2    invalid input: a file, a variable, the command line, missing credentials
+  3    the call is not live or has ended
+  4    the API refused the credentials
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without its surprises: no abbreviated options (`--vars` is not
+    `--vars-file`), and the exit codes under every command's help."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("epilog", EXIT_CODES)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; an unknown option is reported by the subcommand it follows, with that
+    subcommand's usage and the options it may have meant. Values are never echoed (one
+    may be a secret): only what looks like an option is named."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        owner: argparse.ArgumentParser = getattr(args, "parser", None) or parser
+        options = [e.split("=", 1)[0] for e in extras if e.startswith("-") and e != "-"]
+        if not options:
+            owner.error(f"{len(extras)} unexpected argument(s) (not shown: one may be a "
+                        "value such as a secret)")
+        known = sorted(owner._option_string_actions)
+        hints = []
+        for option in options[:3]:
+            close = difflib.get_close_matches(option, known, 2, 0.6)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            hints.append(output.escape_controls(option[:40], newlines=True) + hint)
+        owner.error(f"unrecognized arguments: {', '.join(hints)}")
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ivrflow", description="Navigate phone menus from YAML recipes over the Vobiz API.")
-    parser.add_argument("--version", action="version", version=f"ivrflow {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    parser.add_argument("-V", "--version", action="version", version=f"ivrflow {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
+                                     parser_class=Parser)
 
     validate = commands.add_parser(
         "validate", help="check flow files and report every problem with its line",
-        description="Check flow files; directories are searched for *.yaml and *.yml.")
-    validate.add_argument("paths", nargs="+", metavar="PATH")
-    validate.add_argument("--format", choices=("text", "json"), default="text")
-    validate.set_defaults(command=cmd_validate)
+        description="Check flow files and menu models (*.menu.yaml); directories are "
+                    "searched for *.yaml and *.yml.")
+    validate.add_argument("paths", nargs="+", metavar="PATH",
+                          help="flow or menu files, or directories of them; - reads a flow "
+                               "from standard input")
+    _add_format_option(validate, "problems as text lines or one JSON document")
+    validate.add_argument("-q", "--quiet", action="store_true",
+                          help="print the problems only, no tally")
+    validate.set_defaults(command=cmd_validate, parser=validate)
 
     plan = commands.add_parser(
         "plan", help="print a flow's timeline without touching the network",
         description="Resolve variables as a run would and print each step's start and length.")
-    plan.add_argument("flow", metavar="FLOW")
+    plan.add_argument("flow", metavar="FLOW", help="the flow file; - reads standard input")
     _add_variable_options(plan)
-    plan.add_argument("--format", choices=("text", "json"), default="text")
-    plan.set_defaults(command=cmd_plan)
+    _add_format_option(plan, "the timeline as a table or one JSON document")
+    plan.set_defaults(command=cmd_plan, parser=plan)
 
     run = commands.add_parser(
         "run", help="run a flow on live calls",
+        usage="ivrflow run FLOW (--call ID... | --calls FILE) [options]",
         description="Run a flow on one or many live calls through the Vobiz API. "
-                    "Credentials come from VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN.")
-    run.add_argument("flow", metavar="FLOW")
+                    "Credentials come from VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN. Give the "
+                    "calls with --call (repeatable), --calls FILE, or both.")
+    run.add_argument("flow", metavar="FLOW", help="the flow file")
     run.add_argument("--call", action="append", default=[], metavar="ID",
                      help="a call's UUID (repeatable: one flow on several calls)")
     run.add_argument("--calls", metavar="FILE",
@@ -133,22 +188,59 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan and send nothing")
-    run.set_defaults(command=cmd_run)
+    run.add_argument("--color", "--colour", dest="color", choices=("auto", "always", "never"),
+                     default="auto",
+                     help="colour in human output (default auto: on a terminal, unless "
+                          "NO_COLOR is set; FORCE_COLOR forces it)")
+    _add_verbosity_options(run, "a batch's table lists only the calls that failed; one "
+                                "call prints only what failed and the summary",
+                           "print each step as it begins, too")
+    run.set_defaults(command=cmd_run, parser=run)
 
     test = commands.add_parser(
         "test", help="play flows against their menu models on virtual time",
         description="Run each flow that has an `expect` block against its menu model on "
                     "virtual time; directories are searched for *.yaml and *.yml.")
-    test.add_argument("paths", nargs="+", metavar="PATH")
-    test.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
-    test.set_defaults(command=cmd_test)
+    test.add_argument("paths", nargs="+", metavar="PATH",
+                      help="flow files, or directories of them")
+    test.add_argument("--junit", metavar="FILE",
+                      help="also write a JUnit XML report (- for standard output, the "
+                           "results then go to standard error)")
+    _add_format_option(test, "results as text or one JSON document")
+    test.add_argument("-q", "--quiet", action="store_true",
+                      help="print only the failures and the tally")
+    test.set_defaults(command=cmd_test, parser=test)
 
-    schema = commands.add_parser("schema", help="print the flow (or menu) JSON Schema")
+    schema = commands.add_parser(
+        "schema", help="print the flow (or menu) JSON Schema",
+        description="Print a JSON Schema that ivrflow ships: point an editor or "
+                    "check-jsonschema at it.")
     schema.add_argument("--menu", action="store_true", help="the menu model schema instead")
-    schema.set_defaults(command=cmd_schema)
+    schema.set_defaults(command=cmd_schema, parser=schema)
+
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script",
+        description="Print the completion script for SHELL, generated from this command "
+                    "line. bash: ivrflow completion bash > ~/.local/share/bash-completion/"
+                    "completions/ivrflow; zsh: ivrflow completion zsh > ~/.zfunc/_ivrflow; "
+                    "fish: ivrflow completion fish > ~/.config/fish/completions/ivrflow.fish")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL",
+                            help="bash, zsh or fish")
+    completion.set_defaults(command=cmd_completion, parser=completion)
 
     _add_plugin_commands(commands)
     return parser
+
+
+def _add_format_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help=f"text (default) or json: {help_text}")
+
+
+def _add_verbosity_options(parser: argparse.ArgumentParser, quiet: str, verbose: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    group.add_argument("-v", "--verbose", action="store_true", help=verbose)
 
 
 def _add_variable_options(parser: argparse.ArgumentParser) -> None:
@@ -171,7 +263,7 @@ def flow_files(paths: Sequence[str]) -> Iterator[Path]:
     """Files named on the command line, and *.yaml / *.yml under named directories."""
     for name in paths:
         path = Path(name)
-        if path.is_dir():
+        if name != "-" and path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")
                            and p.is_file() and not any(part.startswith(".") for part in
                                                        p.relative_to(path).parts))
@@ -209,6 +301,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         problems = sum(len(lines) for _, lines, _ in results)
         if not results:
             print("ivrflow: no *.yaml or *.yml files found", file=sys.stderr)
+        elif args.quiet:
+            pass
         elif invalid:
             print(f"{invalid} of {len(results)} file(s) invalid, {problems} problem(s)",
                   file=sys.stderr)
@@ -321,8 +415,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if batch:
             print(f"\n(the plan of the first call; {len(jobs)} calls in all, nothing sent)")
         return int(ExitCode.OK)
+    from ivrflow.report import colour_choice
+
     options = Options(json=args.json, batch=batch, concurrency=args.concurrency,
-                      rate=args.rate, menu=menu)
+                      rate=args.rate, menu=menu, colour=colour_choice(args.color, sys.stderr),
+                      verbosity=-1 if args.quiet else 1 if args.verbose else 0)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 
@@ -337,6 +434,13 @@ def write_report(name: str, data: bytes, option: str) -> None:
         raise InvalidInput(f"{option} {shown}: cannot write the report: {why}") from None
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from ivrflow.completion import script
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return int(ExitCode.OK)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from ivrflow.schema import schema_text
 
@@ -346,38 +450,68 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from ivrflow.loader import load_flow
-    from ivrflow.menu.testing import TestOutcome, junit, render, run_expectation
+    from ivrflow.menu.testing import junit, render, run_expectation
 
+    # with the JUnit report on stdout, the results go to stderr
+    say = sys.stderr if args.junit == "-" or args.format == "json" else sys.stdout
     outcomes: list[TestOutcome] = []
     invalid: list[tuple[str, str]] = []
-    untested = 0
+    untested: list[str] = []
     for path in flow_files(args.paths):
         if is_menu(path):
             continue
         try:
             flow = load_flow(path)
             if flow.expect is None:
-                untested += 1
+                untested.append(str(path))
                 continue
             outcome = run_expectation(flow)
         except IvrflowError as exc:  # an invalid flow or menu, or test values that fail
             invalid.append((str(path), str(exc)))
-            print(_prefixed(str(exc)))
+            if args.format == "text":
+                print(_prefixed(str(exc)), file=say)
             continue
         outcomes.append(outcome)
-        print(render(outcome))
+        if args.format == "text" and (not args.quiet or not outcome.passed):
+            print(render(outcome), file=say)
     passed = sum(1 for o in outcomes if o.passed)
-    tally = f"{passed} passed, {len(outcomes) - passed} failed"
-    if invalid:
-        tally += f", {len(invalid)} invalid"
-    if untested:
-        tally += f" ({untested} flow(s) without an expect block not tested)"
-    print(tally)
+    if args.format == "json":
+        print(json.dumps(_test_json(outcomes, invalid, untested), indent=2))
+    else:
+        tally = f"{passed} passed, {len(outcomes) - passed} failed"
+        if invalid:
+            tally += f", {len(invalid)} invalid"
+        if untested:
+            tally += f" ({len(untested)} flow(s) without an expect block not tested)"
+        print(tally, file=say)
     if args.junit:
-        write_report(args.junit, junit(outcomes, invalid), "--junit")
+        data = junit(outcomes, invalid)
+        if args.junit == "-":
+            sys.stdout.flush()
+            sys.stdout.write(data.decode("utf-8"))
+            sys.stdout.flush()
+        else:
+            write_report(args.junit, data, "--junit")
     if invalid:
         return int(ExitCode.INVALID_INPUT)
     if not outcomes:
         print("ivrflow: no flow with an expect block found", file=sys.stderr)
         return int(ExitCode.INVALID_INPUT)
     return int(ExitCode.OK if passed == len(outcomes) else ExitCode.STEP_FAILED)
+
+
+def _test_json(outcomes: Sequence[TestOutcome], invalid: Sequence[tuple[str, str]],
+               untested: Sequence[str]) -> dict[str, object]:
+    passed = sum(1 for o in outcomes if o.passed)
+    return {
+        "passed": passed, "failed": len(outcomes) - passed, "invalid": len(invalid),
+        "untested": len(untested),
+        "tests": [{
+            "file": o.flow.path, "flow": o.flow.name, "passed": o.passed,
+            "expected": o.flow.expect.reach if o.flow.expect else None,
+            "reached": o.final or None, "reason": o.reason or None,
+            "call_seconds": round(o.virtual, 6),
+            "path": [{"node": h.node, "t": h.t} for h in o.path]} for o in outcomes],
+        "invalid_files": [{"file": path, "message": message} for path, message in invalid],
+        "untested_files": list(untested),
+    }

@@ -57,6 +57,8 @@ class Options:
     concurrency: int = 1000
     rate: float | None = None
     menu: Menu | None = None  # with the sandbox: a menu model that answers in real time
+    colour: bool | None = None  # None: decide from the terminal and the environment
+    verbosity: int = 0  # -1 quiet (only failures), 0 normal, 1 verbose
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -192,7 +194,8 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
         clock = MonotonicClock()
         gated = GatedTransport(transport, RateGate(clock, options.rate))
         if not options.batch:
-            listener = JsonReporter() if options.json else HumanReporter()
+            listener = JsonReporter() if options.json else HumanReporter(
+                colour=options.colour, verbosity=options.verbosity)
             job = jobs[0]
             # one call: its own retry policy handles a 429; the gate only enforces --rate
             result = await until_signal(run_flow(
@@ -223,5 +226,6 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
                                             "exit_code": code})
         else:
             progress.clear()
-            print(batch_table(results, len(flow.steps)), file=sys.stderr)
+            print(batch_table(results, len(flow.steps), only_failed=options.verbosity < 0),
+                  file=sys.stderr)
         return code

@@ -1,5 +1,8 @@
 """Reading an input file (flow, menu, vars, calls): regular files only, never past a limit.
 
+`-` names standard input (for `validate -` and `plan -`): a pipe is fine there, and
+the same limit applies while reading.
+
 `stat().st_size` says nothing about `/dev/zero` (size 0, endless) or a FIFO (opening it
 blocks until a writer comes). So the file is opened without blocking, checked to be a
 regular file on the open descriptor (no race with a swap of the path), and read with the
@@ -11,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 
 _CHUNK = 256 * 1024
@@ -27,6 +31,8 @@ class UnreadableFile(Exception):
 def read_bytes(path: Path | str, limit: int) -> bytes:
     """The bytes of the regular file at `path`; `UnreadableFile` when it is missing, not a
     regular file, unreadable or larger than `limit` bytes."""
+    if str(path) == STDIN:
+        return _read_stdin(limit)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
@@ -64,6 +70,23 @@ def read_bytes(path: Path | str, limit: int) -> bytes:
         raise UnreadableFile(_os_reason(exc)) from None
     finally:
         os.close(fd)
+
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"  # how messages name it
+
+
+def _read_stdin(limit: int) -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise UnreadableFile("standard input is closed")
+    try:
+        data = stream.read(limit + 1)
+    except OSError as exc:
+        raise UnreadableFile(_os_reason(exc)) from None
+    if len(data) > limit:
+        raise UnreadableFile(_too_large(len(data), limit))
+    return bytes(data)
 
 
 def _too_large(size: int, limit: int) -> str:

@@ -15,6 +15,7 @@ from ivrflow import digits as dtmf
 from ivrflow import patterns, schema
 from ivrflow.durations import format_seconds, seconds
 from ivrflow.errors import FlowInvalid, Problem
+from ivrflow.inputfile import STDIN, STDIN_NAME
 from ivrflow.model import ConfirmLive, Expect, Flow, RetryPolicy, Send, Step, Variable, Wait
 from ivrflow.suggest import Suggestions
 from ivrflow.timing import timeline
@@ -28,7 +29,7 @@ MIN_INTERVAL = 0.1
 
 def load_flow(path: str | Path) -> Flow:
     """Read and validate a flow file; raise `FlowInvalid` with every problem found."""
-    display = str(path)
+    display = STDIN_NAME if str(path) == STDIN else str(path)
     return parse_flow(read_text(Path(path), display), display)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from ivrflow.events import Event, RunResult
@@ -23,7 +23,22 @@ Segment = str | tuple[str, str]  # plain text, or (text, tone)
 
 
 def use_colour(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return colour_choice("auto", stream)
+
+
+def colour_choice(option: str, stream: TextIO, environ: Mapping[str, str] | None = None
+                  ) -> bool:
+    """`--color`: always, never, or auto. Auto follows no-color.org and force-color.org:
+    a non-empty NO_COLOR turns colour off, a non-empty FORCE_COLOR on, else colour on a
+    terminal that is not `TERM=dumb`."""
+    env = os.environ if environ is None else environ
+    if option in ("always", "never"):
+        return option == "always"
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    return stream.isatty() and env.get("TERM") != "dumb"
 
 
 class JsonReporter:
@@ -47,9 +62,12 @@ _COLOURS = {"ok": "32", "warn": "33", "bad": "31", "dim": "2"}
 class HumanReporter:
     """One line per step as it finishes, retries indented beneath, a summary at the end."""
 
-    def __init__(self, stream: TextIO | None = None, colour: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, colour: bool | None = None,
+                 verbosity: int = 0) -> None:
+        """`verbosity` -1: only what failed and the summary; 1: each step as it begins."""
         self.stream = stream or sys.stderr
         self.colour = use_colour(self.stream) if colour is None else colour
+        self.verbosity = verbosity
         self.total = 0
         self.started: dict[int, float] = {}
         self.legs: dict[int, str] = {}
@@ -81,10 +99,15 @@ class HumanReporter:
         elif event.type == "step_started" and event.step is not None:
             self.started[event.step] = event.t
             self.legs[event.step] = str(fields.get("leg") or "")
+            if self.verbosity > 0:
+                self.write((f"{event.t:>8.3f}s  {event.step}/{self.total}  begins: "
+                            f"{event.kind}{' ' + event.name if event.name else ''}", "dim"))
         elif event.type == "attempt_failed":
             self.write((f"{'':>9}  attempt {fields['attempt']} failed ({fields['reason']}); "
                         f"retrying in {fields['retry_in']:.2f}s", "warn"))
         elif event.type == "step_finished" and event.step is not None:
+            if self.verbosity < 0 and fields.get("outcome") == "ok":
+                return
             self.write(*self.step_line(event))
             if fields.get("outcome") != "ok" and fields.get("reason"):
                 self.write(f"{'':>9}  {fields['reason']}")
@@ -176,12 +199,16 @@ class BatchProgress:
             self.shown = ""
 
 
-def batch_table(results: Iterable[RunResult], total_steps: int) -> str:
-    """The final table of a batch: where each call ended, then the tally."""
+def batch_table(results: Iterable[RunResult], total_steps: int,
+                only_failed: bool = False) -> str:
+    """The final table of a batch: where each call ended (`only_failed`: the calls that
+    did not end ok), then the tally of all."""
     rows = [("call", "outcome", "steps", "duration", "reason")]
     tally: dict[str, int] = {}
     for r in results:
         tally[r.outcome] = tally.get(r.outcome, 0) + 1
+        if only_failed and r.ok:
+            continue
         rows.append((r.call, r.outcome, f"{r.steps_done}/{total_steps}", f"{r.duration:.2f}s",
                      "" if r.ok else r.reason))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -189,5 +216,5 @@ def batch_table(results: Iterable[RunResult], total_steps: int) -> str:
              f"{row[3]:>{widths[3]}}  {row[4]}".rstrip() for row in rows]
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items(),
                                                                 key=lambda kv: -kv[1]))
-    lines.append(f"{len(rows) - 1} calls: {counts}")
+    lines.append(f"{sum(tally.values())} calls: {counts}")
     return "\n".join(lines)

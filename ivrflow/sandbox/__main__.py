@@ -17,7 +17,7 @@ from ivrflow.signals import as_interrupts, ignore_from_now
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` as `ivrflow sandbox` would and run the sandbox in the foreground."""
     parser = argparse.ArgumentParser(
-        prog="python -m ivrflow.sandbox",
+        prog="python -m ivrflow.sandbox", allow_abbrev=False,
         description="Serve a Vobiz-compatible API on 127.0.0.1 and print what it hears.")
     configure(parser)
     try:
