@@ -194,8 +194,10 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
         clock = MonotonicClock()
         gated = GatedTransport(transport, RateGate(clock, options.rate))
         if not options.batch:
+            # a live menu prints its own lines as they happen: no redrawn line then
             listener = JsonReporter() if options.json else HumanReporter(
-                colour=options.colour, verbosity=options.verbosity)
+                colour=options.colour, verbosity=options.verbosity,
+                live=False if options.menu is not None else None)
             job = jobs[0]
             # one call: its own retry policy handles a 429; the gate only enforces --rate
             result = await until_signal(run_flow(

@@ -210,10 +210,15 @@ class _Run:
                 if task is not None:
                     task.uncancel()
         reason = _shorten(reason)
+        # One meaning of duration, the plan's: the flow lasts until its last step ends,
+        # a send's digits still playing after the API accepted them included.
+        ends = [r.end for r in self.records if r.end is not None]
+        duration = max([self.offset(), *ends])
         result = RunResult(self.call, self.flow.name, outcome, int(code), reason,
-                           tuple(self.records), self.offset())
+                           tuple(self.records), duration)
         self.emit("flow_finished", outcome=outcome, exit_code=int(code), reason=reason,
-                  steps_done=result.steps_done, steps=len(self.flow.steps))
+                  steps_done=result.steps_done, steps=len(self.flow.steps),
+                  duration=round(duration, 6))
         return result
 
     async def walk(self) -> None:

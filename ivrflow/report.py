@@ -10,9 +10,11 @@ controls, apart from the text.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
@@ -63,17 +65,21 @@ class HumanReporter:
     """One line per step as it finishes, retries indented beneath, a summary at the end."""
 
     def __init__(self, stream: TextIO | None = None, colour: bool | None = None,
-                 verbosity: int = 0) -> None:
-        """`verbosity` -1: only what failed and the summary; 1: each step as it begins."""
+                 verbosity: int = 0, live: bool | None = None) -> None:
+        """`verbosity` -1: only what failed and the summary; 1: each step as it begins.
+        `live` (default: on a terminal): the step in progress, redrawn in place."""
         self.stream = stream or sys.stderr
         self.colour = use_colour(self.stream) if colour is None else colour
         self.verbosity = verbosity
+        self.live = self.stream.isatty() if live is None else live
+        self._countdown: asyncio.Task[None] | None = None
         self.total = 0
         self.started: dict[int, float] = {}
         self.legs: dict[int, str] = {}
 
     def write(self, *segments: Segment) -> None:
         """One line: plain segments as text (escaped), toned ones in colour if on."""
+        self._stop_countdown()
         for segment in segments:
             if isinstance(segment, str):
                 self._text(segment)
@@ -102,8 +108,11 @@ class HumanReporter:
             if self.verbosity > 0:
                 self.write((f"{event.t:>8.3f}s  {event.step}/{self.total}  begins: "
                             f"{event.kind}{' ' + event.name if event.name else ''}", "dim"))
+            self._start_countdown(event)
         elif event.type == "attempt_failed":
-            self.write((f"{'':>9}  attempt {fields['attempt']} failed ({fields['reason']}); "
+            # the step's line comes when it ends: say here which step is retrying
+            self.write((f"{event.t:>8.3f}s  {event.step}/{self.total}  {event.kind} "
+                        f"attempt {fields['attempt']} failed ({fields['reason']}); "
                         f"retrying in {fields['retry_in']:.2f}s", "warn"))
         elif event.type == "step_finished" and event.step is not None:
             if self.verbosity < 0 and fields.get("outcome") == "ok":
@@ -113,6 +122,48 @@ class HumanReporter:
                 self.write(f"{'':>9}  {fields['reason']}")
         elif event.type == "flow_finished":
             self.write(self.summary(event))
+
+    # -- the step in progress, on a terminal ----------------------------------------------
+
+    def _start_countdown(self, event: Event) -> None:
+        """A wait or a confirm_live that takes a while shows what it waits for and the
+        time left, redrawn in place until the step's line replaces it."""
+        if not self.live or event.step is None:
+            return
+        fields = event.fields
+        if event.kind == "wait":
+            what, seconds = "waiting", float(fields.get("wait") or 0)
+        elif event.kind == "confirm_live":
+            what, seconds = "confirming the call is live", float(fields.get("timeout") or 0)
+        else:
+            return
+        if seconds < 1:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        label = f"{event.step}/{self.total}  {what}"
+        if event.name:
+            label += f" ({event.name})"
+        self._countdown = loop.create_task(self._count_down(label, time.monotonic() + seconds))
+
+    async def _count_down(self, label: str, end: float) -> None:
+        try:
+            while True:
+                left = max(0.0, end - time.monotonic())
+                control(self.stream, "\r\033[K")
+                self._text(f"{'':>9}  {label}: {left:.1f}s left")
+                self.stream.flush()
+                await asyncio.sleep(min(0.1, left) if left > 0 else 0.1)
+        except asyncio.CancelledError:
+            pass
+
+    def _stop_countdown(self) -> None:
+        if self._countdown is not None:
+            self._countdown.cancel()
+            self._countdown = None
+            control(self.stream, "\r\033[K")
 
     def step_line(self, event: Event) -> list[Segment]:
         fields = event.fields
@@ -143,7 +194,8 @@ class HumanReporter:
     def summary(self, event: Event) -> Segment:
         fields = event.fields
         code = fields["exit_code"]
-        done = f"{fields['steps_done']}/{fields['steps']} steps in {event.t:.2f}s"
+        duration = float(fields.get("duration", event.t))
+        done = f"{fields['steps_done']}/{fields['steps']} steps in {duration:.2f}s"
         if code == 0:
             return (f"ok: {done}", "ok")
         return (f"{fields['outcome']} (exit {code}): {fields['reason']}; {done}", "bad")

@@ -77,6 +77,12 @@ class LiveMenus:
                      default=0.0)
         await asyncio.sleep(max(0.0, latest - time.monotonic()))
         self.step(hangup)
+        for call, simulator in self.simulators.items():
+            who = f" {call}" if self.many else ""
+            where = (f"hung up in '{simulator.node.name}'" if simulator.hung_up
+                     else f"reached '{simulator.node.name}'")
+            self.stream.write(f"  menu{who}: the call {where}\n")
+        self.stream.flush()
 
     def line(self, call: str, h: Happening) -> str:
         who = f" {call}" if self.many else ""

@@ -232,8 +232,10 @@ def test_run_with_sandbox_and_menu_in_real_time(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60) for flow in (good, late)]
     assert ran[0].returncode == 0, ran[0].stderr
     assert "-> ok (a key in 'ask')" in ran[0].stderr
+    assert "menu: the call reached 'ok'" in ran[0].stderr
     assert ran[1].returncode == 3
     assert "hangup in ask" in ran[1].stderr
+    assert "menu: the call hung up in 'ask'" in ran[1].stderr
 
 
 def test_menu_needs_the_sandbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
