@@ -510,6 +510,7 @@ def _test_json(outcomes: Sequence[TestOutcome], invalid: Sequence[tuple[str, str
             "file": o.flow.path, "flow": o.flow.name, "passed": o.passed,
             "expected": o.flow.expect.reach if o.flow.expect else None,
             "reached": o.final or None, "reason": o.reason or None,
+            "ending": o.ending,
             "call_seconds": round(o.virtual, 6),
             "path": [{"node": h.node, "t": h.t} for h in o.path]} for o in outcomes],
         "invalid_files": [{"file": path, "message": message} for path, message in invalid],

@@ -17,7 +17,7 @@ from ivrflow.clock import VirtualClock
 from ivrflow.events import RunResult
 from ivrflow.interpreter import run_flow
 from ivrflow.menu.loader import load_menu
-from ivrflow.menu.simulator import Happening
+from ivrflow.menu.simulator import Happening, MenuSimulator
 from ivrflow.menu.transport import MenuTransport
 from ivrflow.model import Flow
 from ivrflow.output import escape_controls
@@ -34,6 +34,7 @@ class TestOutcome:
     virtual: float  # seconds of call time played
     wall: float  # seconds it took to play them
     result: RunResult
+    ending: str = ""  # how the call ended, in words: "hung up in 'x' after 2 repeats"
 
 
 def run_expectation(flow: Flow) -> TestOutcome:
@@ -61,7 +62,21 @@ def run_expectation(flow: Flow) -> TestOutcome:
         reason = "" if passed else _explain(flow, result, simulator.trace, transport.sends,
                                             final)
     return TestOutcome(flow, passed, final, path, reason, end - simulator.t0,
-                       time.perf_counter() - started, result)
+                       time.perf_counter() - started, result, _ending(simulator))
+
+
+def _ending(simulator: MenuSimulator) -> str:
+    """How the call stood when the flow ended."""
+    node = simulator.node
+    if simulator.hung_up:
+        hangup = next((h for h in reversed(simulator.trace) if h.kind == "hangup"), None)
+        why = f" ({hangup.detail})" if hangup is not None and hangup.detail else ""
+        return f"the menu hung up in '{hangup.node if hangup else node.name}'{why}"
+    if node.end:
+        return f"the call is in the final node '{node.name}'"
+    repeats = f" after {simulator.repeats} repeat(s)" if simulator.repeats else ""
+    doing = "collecting digits" if node.collects else "waiting for input"
+    return f"the call is still in '{node.name}', {doing}{repeats}"
 
 
 def _explain(flow: Flow, result: RunResult, trace: Sequence[Happening],
@@ -102,6 +117,8 @@ def render(outcome: TestOutcome) -> str:
     lines = [head, f"  path: {path}"]
     if outcome.reason:
         lines.append(f"  why: {outcome.reason}")
+    if not outcome.passed and outcome.ending:
+        lines.append(f"  end: {outcome.ending}")
     return "\n".join(lines)
 
 
