@@ -212,10 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(command=cmd_test, parser=test)
 
     schema = commands.add_parser(
-        "schema", help="print the flow (or menu) JSON Schema",
+        "schema", help="print the flow (or menu, or --json event) JSON Schema",
         description="Print a JSON Schema that ivrflow ships: point an editor or "
                     "check-jsonschema at it.")
-    schema.add_argument("--menu", action="store_true", help="the menu model schema instead")
+    which = schema.add_mutually_exclusive_group()
+    which.add_argument("--menu", action="store_true", help="the menu model schema instead")
+    which.add_argument("--events", action="store_true",
+                       help="the schema of one `run --json` event (a JSON Lines line) instead")
     schema.set_defaults(command=cmd_schema, parser=schema)
 
     completion = commands.add_parser(
@@ -444,22 +447,33 @@ def cmd_completion(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from ivrflow.schema import schema_text
 
-    sys.stdout.write(schema_text("menu.schema.json" if args.menu else "flow.schema.json"))
+    if args.events:
+        from ivrflow.events import schema_text as events_schema_text
+
+        sys.stdout.write(events_schema_text())
+    else:
+        sys.stdout.write(schema_text("menu.schema.json" if args.menu else "flow.schema.json"))
     return int(ExitCode.OK)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    import time
+    from datetime import datetime
+
     from ivrflow.loader import load_flow
     from ivrflow.menu.testing import junit, render, run_expectation
 
     # with the JUnit report on stdout, the results go to stderr
     say = sys.stderr if args.junit == "-" or args.format == "json" else sys.stdout
+    started = datetime.now()
     outcomes: list[TestOutcome] = []
     invalid: list[tuple[str, str]] = []
+    invalid_seconds: list[float] = []
     untested: list[str] = []
     for path in flow_files(args.paths):
         if is_menu(path):
             continue
+        began = time.perf_counter()
         try:
             flow = load_flow(path)
             if flow.expect is None:
@@ -468,6 +482,7 @@ def cmd_test(args: argparse.Namespace) -> int:
             outcome = run_expectation(flow)
         except IvrflowError as exc:  # an invalid flow or menu, or test values that fail
             invalid.append((str(path), str(exc)))
+            invalid_seconds.append(time.perf_counter() - began)
             if args.format == "text":
                 print(_prefixed(str(exc)), file=say)
             continue
@@ -485,7 +500,9 @@ def cmd_test(args: argparse.Namespace) -> int:
             tally += f" ({len(untested)} flow(s) without an expect block not tested)"
         print(tally, file=say)
     if args.junit:
-        data = junit(outcomes, invalid)
+        data = junit(outcomes, [(path, message, seconds) for (path, message), seconds
+                                in zip(invalid, invalid_seconds, strict=True)],
+                     untested, started=started)
         if args.junit == "-":
             sys.stdout.flush()
             sys.stdout.write(data.decode("utf-8"))

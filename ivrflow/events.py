@@ -2,6 +2,10 @@
 
 Events are plain records; reporters (`ivrflow.report`) turn them into human lines or JSON
 Lines. Digits in events are already masked and reasons already redacted.
+
+The JSON form of events (`Event.to_json`) is a versioned format, described by
+`schemas/events.schema.json` (`ivrflow schema --events`): `flow_started` carries
+`version` (`EVENTS_VERSION`), and `t` is rounded to milliseconds.
 """
 
 from __future__ import annotations
@@ -10,11 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# the version of the --json event format: raised by any change that could break a reader
+EVENTS_VERSION = 1
+T_DECIMALS = 3  # `t` in JSON: milliseconds, so always a plain decimal (never 2e-06)
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened. `type` is flow_started, step_started, attempt_failed,
-    step_finished or flow_finished; `fields` carries the rest (see the README)."""
+    step_finished or flow_finished; `fields` carries the rest (see the README and
+    `schemas/events.schema.json`)."""
 
     type: str
     call: str
@@ -25,11 +34,31 @@ class Event:
     fields: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"event": self.type, "call": self.call,
-                                  "t": round(self.t, 6), "step": self.step, "kind": self.kind,
-                                  "name": self.name}
+        """The event as one record of the `--json` stream (see `schemas/events.schema.json`).
+
+        `t` is rounded to milliseconds: JSON writes any float under 0.0001 in exponent
+        form (a flow_started at 2 microseconds read `2e-06`), and a multiple of 0.001 is
+        0 or at least 0.001, so `t` is always a plain decimal of at most 3 decimals.
+        `flow_started`, which opens every call's story, carries the format's version."""
+        record: dict[str, Any] = {"event": self.type}
+        if self.type == "flow_started":
+            record["version"] = EVENTS_VERSION
+        record.update(call=self.call, t=_fixed(self.t), step=self.step, kind=self.kind,
+                      name=self.name)
         record.update(self.fields)
         return record
+
+
+def _fixed(seconds: float) -> float:
+    value = round(seconds, T_DECIMALS)
+    return 0.0 if value == 0 else value  # never -0.0
+
+
+def schema_text() -> str:
+    """The JSON Schema of the `--json` event stream (draft 2020-12), as shipped."""
+    from ivrflow.schema import schema_text as bundled
+
+    return bundled("events.schema.json")
 
 
 Listener = Callable[[Event], None]

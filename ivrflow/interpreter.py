@@ -218,7 +218,7 @@ class _Run:
                            tuple(self.records), duration)
         self.emit("flow_finished", outcome=outcome, exit_code=int(code), reason=reason,
                   steps_done=result.steps_done, steps=len(self.flow.steps),
-                  duration=round(duration, 6))
+                  duration=round(duration, 3))
         return result
 
     async def walk(self) -> None:
@@ -239,7 +239,7 @@ class _Run:
             record.outcome = "ok"
             self.emit("step_finished", step, outcome="ok", attempts=record.attempts,
                       status=record.status, latency=_ms(record.latency),
-                      detail=record.detail, end=round(end, 6))
+                      detail=record.detail, end=round(end, 3))
             previous_end = end
 
     async def step(self, step: Step, record: StepRecord, start: float) -> float:

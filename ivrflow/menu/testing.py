@@ -8,10 +8,12 @@ would produce, in milliseconds.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from ivrflow.clock import VirtualClock
 from ivrflow.events import RunResult
@@ -131,24 +133,65 @@ def _note(entered: Happening) -> str:
     return ""
 
 
-def junit(outcomes: Sequence[TestOutcome], invalid: Sequence[tuple[str, str]]) -> bytes:
-    """A JUnit XML report: one test case per flow; invalid files are errors. Every text
-    goes through `_xml`, so the report is well-formed whatever names and paths hold."""
+Invalid = tuple[str, str] | tuple[str, str, float]  # path, message[, seconds spent on it]
+
+
+def junit(outcomes: Sequence[TestOutcome], invalid: Sequence[Invalid],
+          skipped: Sequence[str] = (), *, started: datetime | None = None,
+          hostname: str | None = None) -> bytes:
+    """A JUnit XML report, in the shape of the Jenkins/Ant junit-10.xsd: a <testsuites>
+    root holding one <testsuite>. One test case per flow; a flow that did not reach its
+    node is a <failure type="expectation">, an invalid file an <error type="invalid">
+    (with the seconds spent on it, when given), and each of `skipped` (paths of flows
+    without an `expect` block) a <skipped> case. `started` (default: the report's time
+    less the suite's) is the suite's `timestamp`, local time to the second; `hostname`
+    defaults to this machine's. Every text goes through `_xml`, so the report is
+    well-formed whatever names and paths hold."""
     failures = sum(1 for o in outcomes if not o.passed)
-    suite = ET.Element("testsuite", name="ivrflow", tests=str(len(outcomes) + len(invalid)),
-                       failures=str(failures), errors=str(len(invalid)),
-                       time=f"{sum(o.wall for o in outcomes):.3f}")
+    errors = [(entry[0], entry[1], float(entry[2]) if len(entry) == 3 else 0.0)
+              for entry in invalid]
+    seconds = sum(o.wall for o in outcomes) + sum(t for _, _, t in errors)
+    counts = {"tests": str(len(outcomes) + len(errors) + len(skipped)),
+              "failures": str(failures), "errors": str(len(errors))}
+    root = ET.Element("testsuites", {"name": "ivrflow", **counts, "time": f"{seconds:.3f}"})
+    suite = ET.SubElement(root, "testsuite", {
+        "name": "ivrflow", **counts, "skipped": str(len(skipped)), "time": f"{seconds:.3f}",
+        "timestamp": _timestamp(started, seconds),
+        "hostname": _xml(hostname or _hostname())})
     for outcome in outcomes:
-        case = ET.SubElement(suite, "testcase", classname=_xml(outcome.flow.name),
-                             name=_xml(outcome.flow.path), time=f"{outcome.wall:.3f}")
+        case = ET.SubElement(suite, "testcase", name=_xml(outcome.flow.path),
+                             classname=_xml(outcome.flow.name), time=f"{outcome.wall:.3f}")
         if not outcome.passed:
-            failure = ET.SubElement(case, "failure", message=_xml(outcome.reason))
+            failure = ET.SubElement(case, "failure", message=_xml(outcome.reason),
+                                    type="expectation")
             failure.text = _xml(render(outcome))
-    for path, message in invalid:
-        case = ET.SubElement(suite, "testcase", classname="invalid", name=_xml(path))
+    for path, message, spent in errors:
+        case = ET.SubElement(suite, "testcase", name=_xml(path), classname="invalid",
+                             time=f"{spent:.3f}")
         first = message.splitlines()[0] if message else ""
-        ET.SubElement(case, "error", message=_xml(first)).text = _xml(message)
-    return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
+        error = ET.SubElement(case, "error", message=_xml(first), type="invalid")
+        error.text = _xml(message)
+    for path in skipped:
+        case = ET.SubElement(suite, "testcase", name=_xml(path), classname="untested",
+                             time="0.000")
+        ET.SubElement(case, "skipped", message="no expect block: not tested")
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def _timestamp(started: datetime | None, seconds: float) -> str:
+    """ISO 8601 local time to the second, without an offset: the form the Ant schema's
+    timestamp pattern allows (YYYY-MM-DDTHH:MM:SS)."""
+    when = started or datetime.now() - timedelta(seconds=seconds)
+    if when.tzinfo is not None:
+        when = when.astimezone().replace(tzinfo=None)
+    return when.isoformat(timespec="seconds")
+
+
+def _hostname() -> str:
+    try:
+        return socket.gethostname() or "localhost"
+    except OSError:  # pragma: no cover - no name at all
+        return "localhost"
 
 
 def _xml(text: str) -> str:

@@ -47,6 +47,7 @@ nodes:
 
 _VARYING = [  # in this order: a port before the numbers, an exponent before a decimal
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"), "TIMESTAMP"),  # JUnit's
     (re.compile(r"\d+(\.\d+)?e-?\d+"), "N.N"),
     (re.compile(r"\d+\.\d+"), "N.N"),
     (re.compile(r"\b\d+ ?ms\b"), "N ms"),

@@ -78,7 +78,8 @@ def test_junit_is_well_formed_whatever_names_hold(tmp_path: Path) -> None:
     outcome = run_expectation(load_flow(flow))
     assert not outcome.passed
     report = junit([outcome], [("bad\udcff\x07.yaml", "bad\x00.yaml:1:1: broken\x1b")])
-    suite = ET.fromstring(report)
+    suite = ET.fromstring(report).find("testsuite")
+    assert suite is not None
     case = suite.find("testcase")
     assert case is not None and case.get("name") == str(tmp_path / "f\\x01\\x1b[2J\\uffff.yaml")
     error = suite.find("testcase/error")

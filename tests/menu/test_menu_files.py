@@ -171,12 +171,14 @@ def test_cli_exit_codes_and_junit(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["test", str(tmp_path), "--junit", str(report)]) == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "1 passed, 0 failed" in out
-    suite = ET.parse(report).getroot()
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
     assert (suite.get("tests"), suite.get("failures")) == ("1", "0")
 
     (tmp_path / "bad.yaml").write_text(PASSING.replace("wait: 5s", "wait: 3s"))
     assert main(["test", str(tmp_path), "--junit", str(report)]) == 1
-    suite = ET.parse(report).getroot()
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
     assert suite.get("failures") == "1"
     assert "barge_in false" in suite.find("testcase/failure").get("message")  # type: ignore[union-attr]
 
