@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ivrflow import output, signals
+from ivrflow import output, scaffold, signals
 from ivrflow._version import __version__
 from ivrflow.errors import ExitCode, FlowInvalid, InvalidInput, IvrflowError
 
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="bash, zsh or fish")
     completion.set_defaults(command=cmd_completion, parser=completion)
 
+    scaffold.add_parser(commands)
     _add_plugin_commands(commands)
     return parser
 
