@@ -5,6 +5,13 @@ messages are written for schema authors ("... is not valid under any of the give
 schemas"); this module turns each error into one sentence for a recipe author, placed at
 the line and column of the offending value, and, for a `oneOf` between step kinds, reports
 only the branch the author evidently meant.
+
+The schemas also carry keywords for editors (the YAML language server): `default`,
+`markdownDescription`, `patternErrorMessage`, `errorMessage` and `defaultSnippets`. The CLI's
+hints come from `x-hint`. A rule marked `"x-loader-reports": [keyword, ...]` is one the
+loaders check too, in their own words (often clearer, as they know the units): the schema
+states it for editors and other validators, and this module stays silent about it, so a
+problem is reported once, in the loader's words.
 """
 
 from __future__ import annotations
@@ -173,6 +180,8 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
     value: Any = error.instance
     rule: Any = error.validator_value
     subschema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    if kind in subschema.get("x-loader-reports", ()):
+        return  # the loader reports this rule itself, in its own words
     hint = subschema.get("x-hint")
     trap = source.traps.get(path)
     written = source.plain.get(path)
