@@ -43,10 +43,10 @@ from typing import Any
 import benchlib
 import transports
 
-from ivrflow.events import Event, RunResult
-from ivrflow.interpreter import run_flow
-from ivrflow.loader import parse_flow
-from ivrflow.variables import resolve
+from ivrflow.engine.events import Event, RunResult
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.variables import resolve
 
 START = 1.0
 MIN_INTERVAL = 0.1

@@ -46,10 +46,10 @@ def open_fds() -> int:
 async def measure(case: str, flows: int, box: benchlib.SandboxProcess) -> dict[str, Any]:
     import transports
 
-    from ivrflow.events import Event
-    from ivrflow.interpreter import run_flow
-    from ivrflow.loader import parse_flow
-    from ivrflow.variables import resolve
+    from ivrflow.engine.events import Event
+    from ivrflow.engine.interpreter import run_flow
+    from ivrflow.language.loader import parse_flow
+    from ivrflow.language.variables import resolve
 
     steps = WAIT + SEND if case == "idle" else SEND + WAIT + SEND
     flow = parse_flow(f"version: 1\nname: bench-memory\ntone: 0\nsteps:\n{steps}",

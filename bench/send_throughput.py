@@ -42,9 +42,9 @@ import aiohttp
 import benchlib
 import transports
 
-from ivrflow.interpreter import run_flow
-from ivrflow.loader import parse_flow
-from ivrflow.variables import resolve
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.variables import resolve
 
 try:  # a benchmark-only package (bench/requirements.txt)
     import uvloop

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import benchlib
 
-from ivrflow.clock import MonotonicClock
-from ivrflow.events import Event
-from ivrflow.interpreter import run_flow
-from ivrflow.loader import parse_flow
+from ivrflow.engine.clock import MonotonicClock
+from ivrflow.engine.events import Event
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.variables import resolve
 from ivrflow.transport.vobiz import VobizTransport
-from ivrflow.variables import resolve
 
 
 async def run(url: str, sends: int, interval: float) -> tuple[float, list[float]]:

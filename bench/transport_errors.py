@@ -45,9 +45,9 @@ import benchlib
 import httpx
 import transports
 
-from ivrflow.interpreter import run_flow
-from ivrflow.loader import parse_flow
-from ivrflow.variables import resolve
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.variables import resolve
 
 TIMEOUT = httpx.Timeout(connect=1.0, read=0.3, write=1.0, pool=0.2)
 NAMES = ("httpx-default", "httpx-aiohttp", "library")

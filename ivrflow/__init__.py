@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from ivrflow._version import __version__
 
 if TYPE_CHECKING:
-    from ivrflow.clock import Clock, MonotonicClock, VirtualClock
+    from ivrflow.engine.clock import Clock, MonotonicClock, VirtualClock
+    from ivrflow.engine.events import Event, RunResult, StepRecord
+    from ivrflow.engine.interpreter import run_flow
     from ivrflow.errors import (
         AuthRefused,
         CallNotLive,
@@ -31,28 +33,27 @@ if TYPE_CHECKING:
         Problem,
         StepFailed,
     )
-    from ivrflow.events import Event, RunResult, StepRecord
-    from ivrflow.interpreter import run_flow
-    from ivrflow.loader import load_flow, parse_flow
-    from ivrflow.model import ConfirmLive, Flow, RetryPolicy, Send, Variable, Wait
-    from ivrflow.plan import Plan, make_plan
+    from ivrflow.language.loader import load_flow, parse_flow
+    from ivrflow.language.model import ConfirmLive, Flow, RetryPolicy, Send, Variable, Wait
+    from ivrflow.language.plan import Plan, make_plan
+    from ivrflow.language.variables import Bindings, resolve
     from ivrflow.transport.base import Transport
     from ivrflow.transport.vobiz import VobizTransport
-    from ivrflow.variables import Bindings, resolve
 
 _WHERE = {
-    "Clock": "clock", "MonotonicClock": "clock", "VirtualClock": "clock",
+    "Clock": "engine.clock", "MonotonicClock": "engine.clock", "VirtualClock": "engine.clock",
     "AuthRefused": "errors", "CallNotLive": "errors", "ExitCode": "errors",
     "FlowInvalid": "errors", "InvalidInput": "errors", "IvrflowError": "errors",
     "Problem": "errors", "StepFailed": "errors",
-    "Event": "events", "RunResult": "events", "StepRecord": "events",
-    "run_flow": "interpreter",
-    "load_flow": "loader", "parse_flow": "loader",
-    "ConfirmLive": "model", "Flow": "model", "RetryPolicy": "model", "Send": "model",
-    "Variable": "model", "Wait": "model",
-    "Plan": "plan", "make_plan": "plan",
+    "Event": "engine.events", "RunResult": "engine.events", "StepRecord": "engine.events",
+    "run_flow": "engine.interpreter",
+    "load_flow": "language.loader", "parse_flow": "language.loader",
+    "ConfirmLive": "language.model", "Flow": "language.model", "RetryPolicy": "language.model",
+    "Send": "language.model",
+    "Variable": "language.model", "Wait": "language.model",
+    "Plan": "language.plan", "make_plan": "language.plan",
     "Transport": "transport.base", "VobizTransport": "transport.vobiz",
-    "Bindings": "variables", "resolve": "variables",
+    "Bindings": "language.variables", "resolve": "language.variables",
 }
 
 # literal, so type checkers see the re-exports (a test keeps it equal to _WHERE)

@@ -282,7 +282,7 @@ def is_menu(path: Path) -> bool:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ivrflow.loader import load_flow
+    from ivrflow.language.loader import load_flow
     from ivrflow.menu.loader import load_menu
 
     results: list[tuple[Path, list[str], list[dict[str, object]]]] = []
@@ -317,8 +317,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def load_and_resolve(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The flow named by `args.flow` and its resolved variables, as every run command needs."""
-    from ivrflow.loader import load_flow
-    from ivrflow.variables import parse_assignments, read_vars_file, resolve
+    from ivrflow.language.loader import load_flow
+    from ivrflow.language.variables import parse_assignments, read_vars_file, resolve
 
     flow = load_flow(args.flow)
     cli = parse_assignments(args.var)
@@ -329,7 +329,7 @@ def load_and_resolve(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ivrflow.plan import make_plan, render, to_json
+    from ivrflow.language.plan import make_plan, render, to_json
 
     flow, bindings = load_and_resolve(args)
     plan = make_plan(flow, bindings)
@@ -370,11 +370,11 @@ def _shown(text: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ivrflow.batch import Job
-    from ivrflow.calls import read_calls, report
-    from ivrflow.execute import Options, run_command
-    from ivrflow.loader import load_flow
-    from ivrflow.variables import parse_assignments, read_vars_file, resolve
+    from ivrflow.engine.batch import Job
+    from ivrflow.engine.calls import read_calls, report
+    from ivrflow.engine.execute import Options, run_command
+    from ivrflow.language.loader import load_flow
+    from ivrflow.language.variables import parse_assignments, read_vars_file, resolve
 
     flow = load_flow(args.flow)
     cli = parse_assignments(args.var)
@@ -413,13 +413,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         menu = load_menu(args.menu)
     if args.dry_run:
-        from ivrflow.plan import make_plan, render
+        from ivrflow.language.plan import make_plan, render
 
         print(render(make_plan(flow, jobs[0].bindings)))
         if batch:
             print(f"\n(the plan of the first call; {len(jobs)} calls in all, nothing sent)")
         return int(ExitCode.OK)
-    from ivrflow.report import colour_choice
+    from ivrflow.engine.report import colour_choice
 
     options = Options(json=args.json, batch=batch, concurrency=args.concurrency,
                       rate=args.rate, menu=menu, colour=colour_choice(args.color, sys.stderr),
@@ -446,10 +446,10 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from ivrflow.schema import schema_text
+    from ivrflow.language.schema import schema_text
 
     if args.events:
-        from ivrflow.events import schema_text as events_schema_text
+        from ivrflow.engine.events import schema_text as events_schema_text
 
         sys.stdout.write(events_schema_text())
     else:
@@ -461,7 +461,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     import time
     from datetime import datetime
 
-    from ivrflow.loader import load_flow
+    from ivrflow.language.loader import load_flow
     from ivrflow.menu.testing import junit, render, run_expectation
 
     # with the JUnit report on stdout, the results go to stderr

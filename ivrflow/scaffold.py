@@ -72,7 +72,7 @@ def template_bytes(name: str) -> bytes:
 
 def contents() -> dict[str, bytes]:
     """Every file `init` writes: its path in the new repository -> its bytes, in order."""
-    from ivrflow.schema import schema_text
+    from ivrflow.language.schema import schema_text
 
     files = {target: template_bytes(source) for target, source in TEMPLATES[:2]}
     files.update({f"schemas/{name}": schema_text(name).encode("utf-8") for name in SCHEMAS})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivrflow.errors import FlowInvalid
-from ivrflow.loader import load_flow
+from ivrflow.language.loader import load_flow
 
 CORPUS = Path(__file__).parent / "flows"
 VALID = sorted((CORPUS / "valid").glob("*.yaml"))

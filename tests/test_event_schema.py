@@ -21,7 +21,7 @@ from engine import conftest as engine
 from engine.conftest import FAST, Run, Start
 from jsonschema import Draft202012Validator
 
-from ivrflow.events import EVENTS_VERSION, Event, schema_text
+from ivrflow.engine.events import EVENTS_VERSION, Event, schema_text
 from ivrflow.sandbox import Drop, Fail
 
 # the engine tests' fixtures: a sandbox per test, and `ivrflow run` pointed at it
@@ -118,7 +118,7 @@ def _source_outcomes() -> set[str]:
     the batch's stop reason and its never-started calls."""
     found: set[str] = set()
     for name in ("interpreter.py", "batch.py"):
-        tree = ast.parse((ROOT / "ivrflow" / name).read_text(encoding="utf-8"))
+        tree = ast.parse((ROOT / "ivrflow" / "engine" / name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 callee = getattr(node.func, "id", getattr(node.func, "attr", ""))

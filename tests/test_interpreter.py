@@ -8,10 +8,11 @@ import itertools
 
 import pytest
 
-from ivrflow.clock import VirtualClock
-from ivrflow.events import Event, RunResult
-from ivrflow.interpreter import run_flow
-from ivrflow.loader import parse_flow
+from ivrflow.engine.clock import VirtualClock
+from ivrflow.engine.events import Event, RunResult
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.variables import resolve
 from ivrflow.transport.base import (
     AuthDenied,
     CallGone,
@@ -21,7 +22,6 @@ from ivrflow.transport.base import (
     Unknown,
 )
 from ivrflow.transport.fake import FakeTransport
-from ivrflow.variables import resolve
 
 START = 1000.0
 
@@ -203,7 +203,7 @@ def test_cancellation_reports_the_step_in_flight() -> None:
     flow = parse_flow(FLOW + "steps:\n  - send: '1'\n  - wait: 60s\n  - send: '2'\n", "f.yaml")
 
     async def main() -> tuple[RunResult, FakeTransport]:
-        from ivrflow.clock import MonotonicClock
+        from ivrflow.engine.clock import MonotonicClock
 
         clock = MonotonicClock()
         transport = FakeTransport(clock)

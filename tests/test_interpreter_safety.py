@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
-from ivrflow.clock import MonotonicClock, VirtualClock
-from ivrflow.events import Event, RunResult
-from ivrflow.interpreter import run_flow
-from ivrflow.loader import parse_flow
-from ivrflow.model import Leg
+from ivrflow.engine.clock import MonotonicClock, VirtualClock
+from ivrflow.engine.events import Event, RunResult
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.model import Leg
+from ivrflow.language.variables import resolve
 from ivrflow.transport.base import Accepted, CallGone, SendOutcome, Transient, Unknown
 from ivrflow.transport.fake import FakeTransport
-from ivrflow.variables import resolve
 
 FLOW = "version: 1\nname: t\ntone: 0\nretry: {backoff: 100ms}\n"
 

@@ -53,7 +53,7 @@ def test_wheel_installs_and_validates_outside_the_repository(tmp_path: Path) -> 
     assert bad.stdout.startswith("bad.yaml:4:11: step 1 send: digits must be quoted text")
     schema = run(ivrflow, "schema", cwd=work)
     assert '"$id"' in schema.stdout
-    where = run(python, "-c", "import ivrflow.schema as s, pathlib; "
+    where = run(python, "-c", "import ivrflow.language.schema as s, pathlib; "
                 "print(pathlib.Path(s.__file__).resolve())", cwd=work).stdout
     assert where.startswith(str(env.resolve())), where
     listed = run(python, "-m", "pip", "show", "-f", "ivrflow", cwd=work).stdout

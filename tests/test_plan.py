@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ivrflow.loader import parse_flow
-from ivrflow.plan import make_plan, render, to_json
-from ivrflow.variables import resolve
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.plan import make_plan, render, to_json
+from ivrflow.language.variables import resolve
 
 
 def plan_of(text: str, **values: str):  # type: ignore[no-untyped-def]

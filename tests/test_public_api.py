@@ -28,3 +28,18 @@ def test_every_public_name_is_importable() -> None:
 
 def test_the_package_says_it_is_typed() -> None:
     assert (INIT.parent / "py.typed").is_file()
+
+
+def test_the_flow_language_never_imports_the_engine_or_the_network() -> None:
+    """ivrflow/language/ is recipe text to a checked flow: no engine, transport, sandbox,
+    HTTP or event loop below it."""
+    forbidden = ("ivrflow.engine", "ivrflow.transport", "ivrflow.sandbox", "ivrflow.menu.live",
+                 "ivrflow.menu.testing", "ivrflow.menu.transport",
+                 "ivrflow.cli", "httpx", "aiohttp", "asyncio")
+    for path in (INIT.parent / "language").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from ivrflow.events import Event
-from ivrflow.report import HumanReporter, JsonReporter, use_colour
+from ivrflow.engine.events import Event
+from ivrflow.engine.report import HumanReporter, JsonReporter, use_colour
 
 EVENTS = [
     Event("flow_started", "c1", 0.0, fields={"flow": "demo", "file": "f.yaml", "steps": 2}),

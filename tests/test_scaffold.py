@@ -16,7 +16,7 @@ from conftest import ROOT
 
 from ivrflow import scaffold
 from ivrflow._version import __version__
-from ivrflow.schema import schema_text
+from ivrflow.language.schema import schema_text
 
 WRITTEN = ["flows/order-status.yaml", "flows/order-status.menu.yaml",
            "schemas/flow.schema.json", "schemas/menu.schema.json", ".pre-commit-config.yaml",

@@ -20,11 +20,11 @@ from conftest import ROOT
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from ivrflow.durations import seconds
 from ivrflow.errors import FlowInvalid
-from ivrflow.loader import parse_flow
+from ivrflow.language.durations import seconds
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.yamlsource import load
 from ivrflow.menu.loader import parse_menu
-from ivrflow.yamlsource import load
 
 SCHEMAS = {name: json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text("utf-8"))
            for name in ("flow", "menu")}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ivrflow.errors import FlowInvalid, InvalidInput
-from ivrflow.loader import parse_flow
-from ivrflow.model import Send
-from ivrflow.variables import parse_assignments, read_vars_file, resolve
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.model import Send
+from ivrflow.language.variables import parse_assignments, read_vars_file, resolve
 
 FLOW = """\
 version: 1

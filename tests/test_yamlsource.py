@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ivrflow.errors import FlowInvalid
-from ivrflow.yamlsource import MAX_FILE_BYTES, load, read_text
+from ivrflow.language.yamlsource import MAX_FILE_BYTES, load, read_text
 
 
 def bomb(levels: int = 9, width: int = 9) -> str:

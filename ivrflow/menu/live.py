@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-from ivrflow.digits import DTMF, PAUSES
-from ivrflow.events import Event
+from ivrflow.engine.events import Event
+from ivrflow.language.digits import DTMF, PAUSES
 from ivrflow.menu.model import Menu
 from ivrflow.menu.simulator import Happening, MenuSimulator
 from ivrflow.sandbox import Heard

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ivrflow import schema
-from ivrflow.durations import seconds
 from ivrflow.errors import FlowInvalid, Problem
+from ivrflow.language import schema
+from ivrflow.language.durations import seconds
+from ivrflow.language.suggest import Suggestions
+from ivrflow.language.yamlsource import JsonPath, Source, load, read_text
 from ivrflow.menu.model import Menu, Node
-from ivrflow.suggest import Suggestions
-from ivrflow.yamlsource import JsonPath, Source, load, read_text
 
 SCHEMA = "menu.schema.json"
 ACTIONS = ("repeat", "hangup")

@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ivrflow.clock import VirtualClock
-from ivrflow.events import RunResult
-from ivrflow.interpreter import run_flow
+from ivrflow.engine.clock import VirtualClock
+from ivrflow.engine.events import RunResult
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.model import Flow
+from ivrflow.language.variables import resolve
 from ivrflow.menu.loader import load_menu
 from ivrflow.menu.simulator import Happening, MenuSimulator
 from ivrflow.menu.transport import MenuTransport
-from ivrflow.model import Flow
 from ivrflow.output import escape_controls
-from ivrflow.variables import resolve
 
 
 @dataclass(frozen=True, slots=True)

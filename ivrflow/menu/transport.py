@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ivrflow.clock import Clock
-from ivrflow.digits import DTMF, PAUSES
+from ivrflow.engine.clock import Clock
+from ivrflow.language.digits import DTMF, PAUSES
+from ivrflow.language.model import Leg
 from ivrflow.menu.model import Menu
 from ivrflow.menu.simulator import MenuSimulator
-from ivrflow.model import Leg
 from ivrflow.transport.base import Accepted, CallGone, LiveOutcome, SendOutcome
 
 

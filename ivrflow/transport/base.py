@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivrflow.model import Leg
+from ivrflow.language.model import Leg
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ivrflow.clock import Clock, VirtualClock
-from ivrflow.model import Leg
+from ivrflow.engine.clock import Clock, VirtualClock
+from ivrflow.language.model import Leg
 from ivrflow.transport.base import Accepted, LiveOutcome, SendOutcome
 
 

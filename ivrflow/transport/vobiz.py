@@ -42,7 +42,7 @@ import httpx
 
 from ivrflow._version import __version__
 from ivrflow.errors import InvalidInput
-from ivrflow.model import Leg
+from ivrflow.language.model import Leg
 from ivrflow.transport.aiohttp_transport import NotHttp, SafeAiohttpTransport, ServerDisconnected
 from ivrflow.transport.base import (
     Accepted,

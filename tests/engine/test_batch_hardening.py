@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivrflow.errors import FlowInvalid
-from ivrflow.loader import parse_flow
+from ivrflow.language.loader import parse_flow
 from ivrflow.sandbox import Fail
 
 from .conftest import FAST, Run, Start

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ivrflow._version import __version__
-from ivrflow.report import colour_choice
+from ivrflow.engine.report import colour_choice
 from tests.engine.conftest import FAST, Run, Start
 
 SECRET = "4111111111111111"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ivrflow.calls import read_calls
-from ivrflow.loader import parse_flow
-from ivrflow.model import Flow
+from ivrflow.engine.calls import read_calls
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.model import Flow
 
 SECRET = "4111111111111111"
 

@@ -13,7 +13,7 @@ import pytest
 
 from ivrflow.cli import main
 from ivrflow.errors import FlowInvalid
-from ivrflow.loader import load_flow, parse_flow
+from ivrflow.language.loader import load_flow, parse_flow
 from tests.engine.conftest import FAST, Run, Start
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,11 +181,11 @@ def test_a_send_held_at_the_rate_gate_was_not_sent() -> None:
     'nothing was sent', not 'may or may not have been played'."""
     import asyncio
 
-    from ivrflow.clock import MonotonicClock
-    from ivrflow.interpreter import run_flow
-    from ivrflow.ratelimit import GatedTransport, RateGate
+    from ivrflow.engine.clock import MonotonicClock
+    from ivrflow.engine.interpreter import run_flow
+    from ivrflow.engine.ratelimit import GatedTransport, RateGate
+    from ivrflow.language.variables import resolve
     from ivrflow.transport.fake import FakeTransport
-    from ivrflow.variables import resolve
 
     flow = parse_flow("version: 1\nname: t\ntimeout: 300ms\nsteps:\n  - send: '1'\n", "f.yaml")
 

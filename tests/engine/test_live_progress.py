@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from ivrflow.events import Event
-from ivrflow.report import HumanReporter
+from ivrflow.engine.events import Event
+from ivrflow.engine.report import HumanReporter
 from tests.engine.conftest import FAST, Run, Start
 
 FLOW = FAST + "steps:\n  - send: '1'\n  - wait: 1.5s\n  - send: '2'\n"

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from conftest import ROOT
 
-from ivrflow.interpreter import run_flow
-from ivrflow.loader import parse_flow
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.language.loader import parse_flow
+from ivrflow.language.variables import resolve
 from ivrflow.sandbox import Drop, Fail, RateLimit
 from ivrflow.transport.base import Transient, Unknown
 from ivrflow.transport.vobiz import VobizTransport
-from ivrflow.variables import resolve
 
 from .conftest import FAST, Run, Start
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivrflow.errors import FlowInvalid
-from ivrflow.loader import load_flow
+from ivrflow.language.loader import load_flow
 from ivrflow.menu.loader import parse_menu
 from ivrflow.menu.simulator import MAX_HAPPENINGS, MenuSimulator
 from ivrflow.menu.testing import junit, run_expectation

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivrflow.cli import main
-from ivrflow.loader import load_flow
+from ivrflow.language.loader import load_flow
 from ivrflow.menu.testing import junit, run_expectation
 
 # junit-10.xsd: the attributes each element may carry, and those this report must carry

@@ -12,7 +12,7 @@ from conftest import ROOT
 
 from ivrflow.cli import main
 from ivrflow.errors import FlowInvalid
-from ivrflow.loader import load_flow
+from ivrflow.language.loader import load_flow
 from ivrflow.menu.loader import parse_menu
 from ivrflow.menu.testing import run_expectation
 

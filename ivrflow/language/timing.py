@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ivrflow.digits import playback
-from ivrflow.model import Flow, Send, Step, Wait
+from ivrflow.language.digits import playback
+from ivrflow.language.model import Flow, Send, Step, Wait
 
 __all__ = ["earliest_start", "playback", "timeline", "wait_end"]
 

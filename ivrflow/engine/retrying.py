@@ -20,8 +20,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from ivrflow.clock import Clock
-from ivrflow.model import RetryPolicy
+from ivrflow.engine.clock import Clock
+from ivrflow.language.model import RetryPolicy
 
 T = TypeVar("T")
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivrflow import digits as dtmf
-from ivrflow import patterns
 from ivrflow.errors import FlowInvalid, InvalidInput
-from ivrflow.model import Flow, Send
-from ivrflow.suggest import Suggestions
-from ivrflow.yamlsource import load, read_text
+from ivrflow.language import digits as dtmf
+from ivrflow.language import patterns
+from ivrflow.language.model import Flow, Send
+from ivrflow.language.suggest import Suggestions
+from ivrflow.language.yamlsource import load, read_text
 
 _DIGIT_VALUE = re.compile(r"[0-9*#wW]*")
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
-from ivrflow.events import Event, RunResult
+from ivrflow.engine.events import Event, RunResult
 from ivrflow.output import control, escape_controls
 
 Segment = str | tuple[str, str]  # plain text, or (text, tone)

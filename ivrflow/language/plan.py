@@ -2,17 +2,17 @@
 
 A plan assumes every request is answered at once and the call is live from the start, so
 its offsets are the earliest a real run can reach; the interpreter uses the same rules
-(`ivrflow.timing`) and adds only real latency.
+(`ivrflow.language.timing`) and adds only real latency.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivrflow.durations import format_seconds
-from ivrflow.model import ConfirmLive, Flow, Send, Step, Wait
-from ivrflow.timing import timeline
-from ivrflow.variables import Bindings
+from ivrflow.language.durations import format_seconds
+from ivrflow.language.model import ConfirmLive, Flow, Send, Step, Wait
+from ivrflow.language.timing import timeline
+from ivrflow.language.variables import Bindings
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ivrflow.clock import Clock
-from ivrflow.model import Leg
+from ivrflow.engine.clock import Clock
+from ivrflow.language.model import Leg
 from ivrflow.transport.base import LiveOutcome, SendOutcome, Transient, Transport
 
 DEFAULT_429_PAUSE = 1.0

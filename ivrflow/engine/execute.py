@@ -16,14 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from ivrflow.batch import Job, batch_exit_code, run_batch
-from ivrflow.clock import MonotonicClock
+from ivrflow.engine.batch import Job, batch_exit_code, run_batch
+from ivrflow.engine.clock import MonotonicClock
+from ivrflow.engine.events import Event, Listener
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.engine.ratelimit import GatedTransport, RateGate
+from ivrflow.engine.report import BatchProgress, HumanReporter, JsonReporter, batch_table
 from ivrflow.errors import InvalidInput
-from ivrflow.events import Event, Listener
-from ivrflow.interpreter import run_flow
-from ivrflow.model import Flow, Send
-from ivrflow.ratelimit import GatedTransport, RateGate
-from ivrflow.report import BatchProgress, HumanReporter, JsonReporter, batch_table
+from ivrflow.language.model import Flow, Send
 from ivrflow.signals import until_signal
 from ivrflow.transport.vobiz import (
     DEFAULT_API_URL,

@@ -1,6 +1,6 @@
 """What a run tells the world: events as it goes, and a result at the end.
 
-Events are plain records; reporters (`ivrflow.report`) turn them into human lines or JSON
+Events are plain records; reporters (`ivrflow.engine.report`) turn them into human lines or JSON
 Lines. Digits in events are already masked and reasons already redacted.
 
 The JSON form of events (`Event.to_json`) is a versioned format, described by
@@ -56,7 +56,7 @@ def _fixed(seconds: float) -> float:
 
 def schema_text() -> str:
     """The JSON Schema of the `--json` event stream (draft 2020-12), as shipped."""
-    from ivrflow.schema import schema_text as bundled
+    from ivrflow.language.schema import schema_text as bundled
 
     return bundled("events.schema.json")
 

@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivrflow import digits as dtmf
 from ivrflow.errors import InvalidInput
-from ivrflow.inputfile import UnreadableFile, read_bytes
-from ivrflow.model import Flow
-from ivrflow.suggest import Suggestions
+from ivrflow.language import digits as dtmf
+from ivrflow.language.inputfile import UnreadableFile, read_bytes
+from ivrflow.language.model import Flow
+from ivrflow.language.suggest import Suggestions
 from ivrflow.transport.vobiz import CALL_ID
 
 MAX_CALLS_FILE_BYTES = 64 * 1024 * 1024

@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from ivrflow.errors import Problem
-from ivrflow.yamlsource import JsonPath, Source, Trap
+from ivrflow.language.yamlsource import JsonPath, Source, Trap
 
 ACTIONS = ("wait", "send", "confirm_live")
 
@@ -40,7 +40,7 @@ def schema_text(name: str = "flow.schema.json") -> str:
     packaged = resources.files("ivrflow").joinpath("schemas", name)
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
-    return (Path(__file__).resolve().parent.parent / "schemas" / name).read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "schemas" / name).read_text(encoding="utf-8")
 
 
 @cache
@@ -298,7 +298,7 @@ def _unknown_key_message(where: str, key: str, allowed: list[str]) -> str:
 def _pattern_message(path: JsonPath, value: Any, pattern: str, hint: str | None) -> str:
     where = label(path)
     if path[-1:] == ("send",):
-        from ivrflow.digits import explain_bad_digits
+        from ivrflow.language.digits import explain_bad_digits
 
         return f"{where}: {explain_bad_digits(str(value))}"
     if _is_duration(path) and isinstance(value, str):

@@ -11,15 +11,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ivrflow import digits as dtmf
-from ivrflow import patterns, schema
-from ivrflow.durations import format_seconds, seconds
 from ivrflow.errors import FlowInvalid, Problem
-from ivrflow.inputfile import STDIN, STDIN_NAME
-from ivrflow.model import ConfirmLive, Expect, Flow, RetryPolicy, Send, Step, Variable, Wait
-from ivrflow.suggest import Suggestions
-from ivrflow.timing import timeline
-from ivrflow.yamlsource import JsonPath, Source, load, read_text
+from ivrflow.language import digits as dtmf
+from ivrflow.language import patterns, schema
+from ivrflow.language.durations import format_seconds, seconds
+from ivrflow.language.inputfile import STDIN, STDIN_NAME
+from ivrflow.language.model import (
+    ConfirmLive,
+    Expect,
+    Flow,
+    RetryPolicy,
+    Send,
+    Step,
+    Variable,
+    Wait,
+)
+from ivrflow.language.suggest import Suggestions
+from ivrflow.language.timing import timeline
+from ivrflow.language.yamlsource import JsonPath, Source, load, read_text
 
 MAX_WAIT = 3600.0
 MAX_DURATION = 86400.0

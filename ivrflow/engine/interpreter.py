@@ -19,13 +19,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ivrflow.clock import Clock, MonotonicClock
-from ivrflow.durations import format_seconds
+from ivrflow.engine.clock import Clock, MonotonicClock
+from ivrflow.engine.events import Event, Listener, RunResult, StepRecord
+from ivrflow.engine.retrying import DeadlineReached, RetryHook, TryAgain, with_retries
 from ivrflow.errors import ExitCode
-from ivrflow.events import Event, Listener, RunResult, StepRecord
-from ivrflow.model import ConfirmLive, Flow, Send, Step, Wait
-from ivrflow.retrying import DeadlineReached, RetryHook, TryAgain, with_retries
-from ivrflow.timing import earliest_start, playback, wait_end
+from ivrflow.language.durations import format_seconds
+from ivrflow.language.model import ConfirmLive, Flow, Send, Step, Wait
+from ivrflow.language.timing import earliest_start, playback, wait_end
+from ivrflow.language.variables import Bindings
 from ivrflow.transport.base import (
     Accepted,
     AuthDenied,
@@ -35,7 +36,6 @@ from ivrflow.transport.base import (
     Transport,
     Unknown,
 )
-from ivrflow.variables import Bindings
 
 T = TypeVar("T")
 MAX_REASON = 300  # characters kept in a reason

@@ -12,13 +12,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ivrflow.clock import Clock, MonotonicClock
+from ivrflow.engine.clock import Clock, MonotonicClock
+from ivrflow.engine.events import Event, Listener, RunResult
+from ivrflow.engine.interpreter import run_flow
 from ivrflow.errors import ExitCode
-from ivrflow.events import Event, Listener, RunResult
-from ivrflow.interpreter import run_flow
-from ivrflow.model import Flow
+from ivrflow.language.model import Flow
+from ivrflow.language.variables import Bindings
 from ivrflow.transport.base import Transport
-from ivrflow.variables import Bindings
 
 # Which failure decides a batch's exit code: the first class present, in this order.
 SEVERITY = (ExitCode.INTERRUPTED, ExitCode.AUTH_REFUSED, ExitCode.INVALID_INPUT,

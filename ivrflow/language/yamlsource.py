@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 from ivrflow.errors import FlowInvalid, Problem
-from ivrflow.inputfile import UnreadableFile, read_bytes
+from ivrflow.language.inputfile import UnreadableFile, read_bytes
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # values built, counting each alias expansion; a 1 MiB recipe needs far fewer
