@@ -14,6 +14,7 @@ from ivrflow.engine.interpreter import run_flow
 from ivrflow.language.loader import parse_flow
 from ivrflow.language.variables import resolve
 from ivrflow.transport.base import (
+    Accepted,
     AuthDenied,
     CallGone,
     Rejected,
@@ -45,14 +46,31 @@ FLOW = "version: 1\nname: t\ntone: 250ms\n"
 
 
 def test_sends_land_at_planned_offsets_despite_latency() -> None:
-    """Latency delays the next step only through the accept time, and `until` absorbs it."""
+    """A send's next step is timed from when the send was due, not from its answer: with
+    100 ms of latency every send still lands at the plan's offset, and none accumulates."""
     text = FLOW + ("steps:\n  - wait: 2s\n  - send: '12'\n  - wait: 1s\n  - send: '3'\n"
-                   "  - wait: {until: 10s}\n  - send: '4'\n")
+                   "  - wait: 1s\n  - send: '4'\n  - wait: {until: 10s}\n  - send: '5'\n")
     result, transport, _ = run(text, latency=0.1)
-    # 2.0 ; accepted 2.1 + 0.5 playback + 1 wait = 3.6 ; until 10 exactly
-    assert times(transport) == [2.0, 3.6, 10.0]
-    assert result.ok and result.exit_code == 0
-    assert [s.outcome for s in result.steps] == ["ok"] * 6
+    # 2.0 ; due 2.0 + 0.5 playback + 1 wait = 3.5 ; 3.5 + 0.25 + 1 = 4.75 ; until 10
+    assert times(transport) == [2.0, 3.5, 4.75, 10.0]
+    assert result.ok
+
+
+def test_the_next_step_never_starts_before_the_answer() -> None:
+    """Latency longer than the playback: the next send waits for the answer itself."""
+    text = FLOW + "steps:\n  - send: '1'\n  - send: '2'\n  - send: '3'\n"
+    _, transport, _ = run(text, latency=0.4)
+    # each answer comes 0.4 s after its request, later than the 0.25 s of playback
+    assert times(transport) == [0.0, 0.4, 0.8]
+
+
+def test_after_a_retry_the_anchor_is_the_accepted_try() -> None:
+    """A send accepted on its second try is timed from when that try began."""
+    text = FLOW + ("retry: {backoff: 500ms, max_backoff: 500ms}\nsteps:\n  - send: '1'\n"
+                   "  - wait: 1s\n  - send: '2'\n")
+    _, transport, _ = run(text, sends=[Transient(503, "busy"), Accepted(202)], latency=0.1)
+    # try 1 at 0.0 (503 at 0.1), live check 0.6-0.7, try 2 begins 0.7: + 0.25 + 1 s
+    assert times(transport) == [0.0, 0.7, 1.95]
 
 
 def test_pauses_in_digits_count_toward_playback() -> None:

@@ -255,7 +255,11 @@ class _Run:
             record.detail = self.bindings.shown(step)
             self.emit("step_started", step, digits=record.detail, leg=step.leg)
             digits = self.bindings.digits(step)
-            return await self.send(step, record, digits) + playback(digits, self.flow.tone)
+            # Timed from when the send was due, not from when its answer came: the API's
+            # latency (and a burst's queueing) never shifts the steps after it. Never
+            # earlier than the answer, though: nothing goes on before the send is settled.
+            anchor, answered = await self.send(step, record, digits, due=start)
+            return max(anchor + playback(digits, self.flow.tone), answered)
         assert isinstance(step, ConfirmLive)
         record.detail = f"up to {format_seconds(step.timeout)}"
         self.emit("step_started", step, timeout=step.timeout, interval=step.interval)
@@ -281,14 +285,17 @@ class _Run:
 
     # -- send ---------------------------------------------------------------------------
 
-    async def send(self, step: Send, record: StepRecord, digits: str) -> float:
-        """Send the digits; return the offset at which the API accepted them."""
+    async def send(self, step: Send, record: StepRecord, digits: str, due: float
+                   ) -> tuple[float, float]:
+        """Send the digits; return (the anchor of what follows: `due` if the first try was
+        accepted, else when the accepted try began; the offset of the API's answer)."""
         self.maybe_played = False
 
-        async def attempt(number: int) -> float:
+        async def attempt(number: int) -> tuple[float, float]:
             if number > 1:
                 await self.confirm_still_live(step)
             record.attempts = number
+            began = due if number == 1 else self.offset()
             started = self.clock.now()
             try:
                 outcome = await self.request(
@@ -308,7 +315,7 @@ class _Run:
             record.latency = self.clock.now() - started
             record.status = outcome.status
             if isinstance(outcome, Accepted):
-                return self.offset()
+                return began, self.offset()
             if isinstance(outcome, Transient):
                 raise TryAgain(self.said(outcome), status=outcome.status,
                                retry_after=outcome.retry_after, outcome=outcome)

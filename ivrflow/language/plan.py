@@ -76,7 +76,7 @@ def render(plan: Plan) -> str:
     for r in rows:
         lines.append(f"{r[0]:>{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
                      f"{r[3]:<{widths[3]}}  {r[4]}".rstrip())
-    total = f"\ntotal {plan.total:.3f}s, plus API latency"
+    total = f"\ntotal {plan.total:.3f}s, plus any API answer slower than its digits' playback"
     if plan.confirm_slack:
         total += (f", plus up to {format_seconds(plan.confirm_slack)} "
                   "waiting for the call to be live")

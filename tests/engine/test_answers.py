@@ -186,8 +186,10 @@ def test_flow_deadline_abandons_request_and_sends_nothing_more(sandbox: Start,
     unknown, exit 1) and no further request is made."""
     box = sandbox(latency=0.4)
     flow = ("version: 1\nname: t\ntone: 250ms\ntimeout: 1s\nsteps:\n  - send: '1'\n"
-            "  - send: '2'\n  - send: '3'\n")
+            "  - send: '2'\n  - send: '3'\n  - send: '4'\n")
     result = run_cli(box, flow)
     assert result.code == 1
     assert "timeout of 1s passed while the digits were being sent" in result.err
-    assert box.dtmf_requests() == 2
+    # each send waits for its answer (0.4 s, longer than its playback): requests at 0,
+    # 0.4 and 0.8 s; the third is in flight at 1 s, and the fourth is never made
+    assert box.dtmf_requests() == 3
