@@ -28,7 +28,7 @@ from pathlib import Path
 
 import benchlib
 
-from ivrflow.engine.clock import MonotonicClock
+from ivrflow.engine.clock import SINGLE_FLOW_SPIN, MonotonicClock
 from ivrflow.engine.events import Event
 from ivrflow.engine.interpreter import run_flow
 from ivrflow.language.loader import parse_flow
@@ -85,7 +85,7 @@ def main() -> None:
 
 
 async def long_waits() -> list[tuple[float, float]]:
-    clock = MonotonicClock()
+    clock = MonotonicClock(spin=SINGLE_FLOW_SPIN)
     results = []
     for wait in (1.0, 2.0, 4.0, 8.0):
         deadline = clock.now() + wait

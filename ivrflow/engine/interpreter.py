@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ivrflow.engine.clock import Clock, MonotonicClock
+from ivrflow.engine.clock import SINGLE_FLOW_SPIN, Clock, MonotonicClock
 from ivrflow.engine.events import Event, Listener, RunResult, StepRecord
 from ivrflow.engine.retrying import DeadlineReached, RetryHook, TryAgain, with_retries
 from ivrflow.errors import ExitCode
@@ -76,7 +76,8 @@ async def run_flow(flow: Flow, bindings: Bindings, transport: Transport, call: s
     the result says "interrupted" (a send that was in flight is of unknown outcome), or
     what `stop_reason()` says when it gives (outcome, exit code, reason).
     """
-    run = _Run(flow, bindings, transport, call, clock or MonotonicClock(), listener)
+    run = _Run(flow, bindings, transport, call,
+               clock or MonotonicClock(spin=SINGLE_FLOW_SPIN), listener)
     run.stop_reason = stop_reason
     return await run.run()
 
