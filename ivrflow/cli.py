@@ -35,8 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parse(build_parser(), argv)
             code = run_guarded(args.command, args)
         except KeyboardInterrupt:  # a signal outside the command's own handling
-            print("ivrflow: interrupted", file=sys.stderr)
-            code = int(ExitCode.INTERRUPTED)
+            words = list(sys.argv[1:] if argv is None else argv)
+            if words[:1] == ["sandbox"]:
+                code = int(ExitCode.OK)  # stopping the sandbox is its normal end
+            else:
+                print("ivrflow: interrupted", file=sys.stderr)
+                code = int(ExitCode.INTERRUPTED)
         return _output_verdict(code, out, err)
 
 
@@ -60,6 +64,9 @@ def run_guarded(command: Command, args: argparse.Namespace) -> int:
         print(_prefixed(str(exc)), file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        code = getattr(args, "interrupt_code", None)
+        if code is not None:  # a command whose normal end is a signal (the sandbox)
+            return int(code)
         print("ivrflow: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # the last resort: never a traceback on the terminal
@@ -464,6 +471,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     from ivrflow.language.loader import load_flow
     from ivrflow.menu.testing import junit, render, run_expectation
 
+    if args.junit == "":
+        raise InvalidInput("--junit is empty: give a file name, or - for standard output")
     # with the JUnit report on stdout, the results go to stderr
     say = sys.stderr if args.junit == "-" or args.format == "json" else sys.stdout
     started = datetime.now()
@@ -500,7 +509,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         if untested:
             tally += f" ({len(untested)} flow(s) without an expect block not tested)"
         print(tally, file=say)
-    if args.junit:
+    if args.junit is not None:
         data = junit(outcomes, [(path, message, seconds) for (path, message), seconds
                                 in zip(invalid, invalid_seconds, strict=True)],
                      untested, started=started)

@@ -43,12 +43,14 @@ def escape_controls(text: str, *, newlines: bool = False) -> str:
 class SafeStream(io.TextIOBase):
     """A text stream that escapes what it is given and never raises on write."""
 
-    def __init__(self, inner: TextIO, name: str) -> None:
+    def __init__(self, inner: TextIO | None, name: str) -> None:
         super().__init__()
-        self.inner = inner
+        self.inner: TextIO = inner if inner is not None else io.StringIO()
         self.stream_name = name  # "standard output", for messages
         self.encoding_name = getattr(inner, "encoding", None) or "utf-8"
-        self.gone = False  # the reader left: further output goes nowhere
+        # the reader left (or there never was one: a closed descriptor gives a None
+        # stream): further output goes nowhere
+        self.gone = inner is None
         self.failed: OSError | None = None  # a real failure to write
 
     # -- io.TextIOBase -------------------------------------------------------------------

@@ -165,6 +165,10 @@ def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]
 
     declared: dict[str, Any] = data["vars"] if isinstance(data.get("vars"), dict) else {}
     for name, spec in declared.items():
+        if isinstance(spec, dict) and spec.get("default") == "":
+            yield problem(("vars", name, "default"), (
+                "an empty default is never a value (empty means nothing, everywhere); give "
+                "a value, or remove default so that the variable must be given"))
         pattern = spec.get("pattern") if isinstance(spec, dict) else None
         if not isinstance(pattern, str):
             continue

@@ -10,12 +10,15 @@ This is the only module that imports re2.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import re2
 
 MAX_PATTERN = 1000  # characters; a digit pattern is a few dozen
 
+MAX_REPEAT = 1000  # RE2's own limit for {n,m}
+_COUNT = re.compile(r"(?<!\\)\{([0-9]+)(?:,([0-9]*))?\}")
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print its own complaint on stderr
 _OPTIONS.max_mem = 8 << 20
@@ -34,6 +37,11 @@ def compile_pattern(pattern: str) -> re2._Regexp[str]:
     """The compiled pattern, or `BadPattern`."""
     if len(pattern) > MAX_PATTERN:
         raise BadPattern(f"longer than {MAX_PATTERN} characters")
+    for match in _COUNT.finditer(pattern):
+        # RE2 reads a count too large for an int as literal text ('a{4294967296}' then
+        # matches only itself), where other engines refuse it: refuse it here too
+        if any(n and int(n) > MAX_REPEAT for n in match.groups()):
+            raise BadPattern(f"a repetition count above {MAX_REPEAT}: {match[0][:24]}")
     try:
         return re2.compile(pattern, options=_OPTIONS)
     except re2.error as exc:

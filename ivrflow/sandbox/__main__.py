@@ -1,33 +1,47 @@
 """`python -m ivrflow.sandbox [options]`: the `ivrflow sandbox` subcommand on its own.
 
-A stop signal at any moment (SIGINT, SIGTERM, SIGHUP; before the server is up, or
-several while it closes) ends it with exit 0, as `ivrflow sandbox` does.
+A stop signal at any moment (SIGINT, SIGTERM, SIGHUP; while it starts, or several while
+it closes) ends it with exit 0, as `ivrflow sandbox` does: the signals are taken over
+here before anything else is imported.
 """
 
-from __future__ import annotations
-
-import argparse
+import signal
 import sys
-from collections.abc import Sequence
 
-from ivrflow.sandbox.command import configure, run
-from ivrflow.signals import as_interrupts, ignore_from_now
+_STOP = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+for _sig in _STOP[1:]:
+    signal.signal(_sig, _interrupt)
+
+
+def main(argv: "list[str] | None" = None) -> int:
     """Parse `argv` as `ivrflow sandbox` would and run the sandbox in the foreground."""
-    parser = argparse.ArgumentParser(
-        prog="python -m ivrflow.sandbox", allow_abbrev=False,
-        description="Serve a Vobiz-compatible API on 127.0.0.1 and print what it hears.")
-    configure(parser)
     try:
+        import argparse
+
+        from ivrflow.sandbox.command import configure, run
+        from ivrflow.signals import as_interrupts
+
+        parser = argparse.ArgumentParser(
+            prog="python -m ivrflow.sandbox", allow_abbrev=False,
+            description="Serve a Vobiz-compatible API on 127.0.0.1 and print what it hears.")
+        configure(parser)
         with as_interrupts():
             code = run(parser.parse_args(argv))
     except KeyboardInterrupt:  # before run() took over the signals
         code = 0
-    ignore_from_now()
+    for sig in _STOP:
+        signal.signal(sig, signal.SIG_IGN)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -60,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
                     "hears, and misbehave on request. DTMF faults (--fail, "
                     "--rate-limit, --drop) are used up in the order given.")
     configure(parser)
-    parser.set_defaults(command=run, parser=parser)
+    parser.set_defaults(command=run, parser=parser, interrupt_code=_EXIT_OK)
     return parser
 
 

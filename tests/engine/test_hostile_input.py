@@ -4,6 +4,7 @@ control character reaches the output, no traceback or hang, the documented exit 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -203,3 +204,49 @@ def test_a_send_held_at_the_rate_gate_was_not_sent() -> None:
     assert result.outcome == "deadline"  # type: ignore[attr-defined]
     assert "nothing was sent" in result.reason  # type: ignore[attr-defined]
     assert "may or may not" not in result.reason  # type: ignore[attr-defined]
+
+
+def test_an_empty_default_is_refused_by_validate_itself() -> None:
+    """Empty means nothing everywhere: `default: ''` is a located problem at validate."""
+    text = "version: 1\nname: e\nvars:\n  pin: {default: ''}\nsteps:\n  - send: '${pin}'\n"
+    with pytest.raises(FlowInvalid) as caught:
+        parse_flow(text, "e.yaml")
+    assert str(caught.value).startswith("e.yaml:4:18: vars.pin.default: an empty default is "
+                                        "never a value")
+
+
+@pytest.mark.parametrize("pattern", ["a{4294967296}", "[0-9]{2,99999999999}", "x{1001}"])
+def test_repetition_counts_re2_would_read_as_text_are_refused(pattern: str) -> None:
+    """RE2 takes a count too large for an int as literal text; ivrflow refuses it."""
+    text = (f"version: 1\nname: p\nvars:\n  pin: {{pattern: '{pattern}'}}\nsteps:\n"
+            "  - send: '1'\n")
+    with pytest.raises(FlowInvalid) as caught:
+        parse_flow(text, "p.yaml")
+    assert "not a valid regular expression" in str(caught.value)
+
+
+def test_closed_standard_streams_are_no_crash(tmp_path: Path) -> None:
+    """stdout or stderr closed (`>&-`): no internal error, no traceback, the real code."""
+    for redirect in (">&-", "2>&-"):
+        done = subprocess.run(f"{sys.executable} -m ivrflow validate flows {redirect}; "
+                              "echo rc=$?", shell=True, cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+        assert "rc=0" in done.stdout + done.stderr, done
+        assert "Traceback" not in done.stdout + done.stderr
+        assert "internal error" not in done.stdout + done.stderr
+
+
+def test_an_empty_junit_path_is_refused(tmp_path: Path) -> None:
+    assert main(["test", str(ROOT / "flows"), "--junit", ""]) == 2
+
+
+@pytest.mark.parametrize("command", [["-m", "ivrflow.sandbox"], ["-m", "ivrflow", "sandbox"]])
+def test_a_signal_while_the_sandbox_starts_is_exit_0(command: list[str]) -> None:
+    """SIGTERM or SIGHUP 80 ms after start (imports still running): exit 0 as documented."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        proc = subprocess.Popen([sys.executable, *command, "--port", "0"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.08)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0 and "Traceback" not in err, (sig, err)
