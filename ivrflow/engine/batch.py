@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ivrflow.engine.clock import Clock, MonotonicClock
 from ivrflow.engine.events import Event, Listener, RunResult
 from ivrflow.engine.interpreter import run_flow
+from ivrflow.engine.pacing import Pacer
 from ivrflow.errors import ExitCode
 from ivrflow.language.model import Flow
 from ivrflow.language.variables import Bindings
@@ -45,8 +46,11 @@ def batch_exit_code(results: Sequence[RunResult], interrupted: bool = False) -> 
 async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
                     concurrency: int = 1000, clock: Clock | None = None,
                     listener: Listener | None = None,
-                    on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+                    on_result: Callable[[RunResult], None] | None = None,
+                    pacer: Pacer | None = None) -> list[RunResult]:
     """Run `flow` on every job's call, at most `concurrency` at a time; results in job order.
+
+    With a `pacer`, calls start one slot apart (ivrflow.engine.pacing), in job order.
 
     Never raises for call or API trouble. If the task running this is cancelled, every
     call stops at once and the results say where each stood.
@@ -66,6 +70,8 @@ async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
     async def one(job: Job) -> None:
         try:
             async with slots:
+                if pacer is not None:
+                    await pacer.turn()
                 result = await run_flow(flow, job.bindings, transport, job.call, clock=clock,
                                         listener=listener, stop_reason=why_stopped)
         except asyncio.CancelledError:  # stopped while waiting for a slot

@@ -20,6 +20,7 @@ from ivrflow.engine.batch import Job, batch_exit_code, run_batch
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, MonotonicClock
 from ivrflow.engine.events import Event, Listener
 from ivrflow.engine.interpreter import run_flow
+from ivrflow.engine.pacing import Pacer
 from ivrflow.engine.ratelimit import GatedTransport, RateGate
 from ivrflow.engine.report import BatchProgress, HumanReporter, JsonReporter, batch_table
 from ivrflow.errors import InvalidInput
@@ -215,9 +216,11 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
         progress = BatchProgress(len(jobs))
         batch_listener = JsonReporter() if options.json else progress
         on_result = None if options.json else progress.finished
+        pacer = Pacer(clock)
         results = await until_signal(run_batch(
             flow, jobs, gated, concurrency=options.concurrency, clock=clock,
-            listener=_tee(batch_listener, also), on_result=on_result))
+            listener=_tee(batch_listener, also), on_result=on_result, pacer=pacer))
+        pacing = pacer.pacing
         gc.unfreeze()
         interrupted = any(r.outcome in ("interrupted", "not_started") and r.exit_code == 130
                           for r in results)
@@ -226,9 +229,21 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
             ok = sum(1 for r in results if r.ok)
             JsonReporter().emit_line({"event": "batch_finished", "calls": len(results),
                                             "ok": ok, "failed": len(results) - ok,
-                                            "exit_code": code})
+                                            "exit_code": code,
+                                            "start_spread": round(pacing.spread, 3),
+                                            "start_slot": round(pacing.slot, 4),
+                                            "start_lateness": round(pacing.worst_lateness, 3)})
         else:
             progress.clear()
             print(batch_table(results, len(flow.steps), only_failed=options.verbosity < 0),
                   file=sys.stderr)
+            if pacing.spread > 0:
+                print(f"starts paced {pacing.slot * 1000:.1f} ms apart (the last held back "
+                      f"{pacing.spread * 1000:.0f} ms), so that sends due together go out one "
+                      "by one", file=sys.stderr)
+            if pacing.behind:
+                print(f"ivrflow: warning: the machine could not keep up: a call started "
+                      f"{pacing.worst_lateness * 1000:.0f} ms after its slot; the gaps the "
+                      "IVRs hear may be off by as much (fewer calls, or --concurrency)",
+                      file=sys.stderr)
         return code

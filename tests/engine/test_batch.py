@@ -163,7 +163,7 @@ def test_json_lines_calls_file_and_json_events(sandbox: Start, run_cli: Run,
     events = result.events()
     assert {e["call"] for e in events[:-1]} == {"j-1", "j-2"}
     assert sum(1 for e in events if e["event"] == "flow_finished") == 2
-    assert events[-1] == {"event": "batch_finished", "calls": 2, "ok": 2, "failed": 0,
+    assert _unpaced(events[-1]) == {"event": "batch_finished", "calls": 2, "ok": 2, "failed": 0,
                           "exit_code": 0}
     assert sorted(h.digits for h in box.heard()) == ["1#", "111111#", "2#", "222222#"]
 
@@ -205,3 +205,10 @@ def test_dry_run_batch_sends_nothing(sandbox: Start, run_cli: Run, tmp_path: Pat
     assert result.code == 0
     assert "2 calls in all, nothing sent" in result.out
     assert box.requests() == []
+
+
+def _unpaced(event: dict[str, object]) -> dict[str, object]:
+    """A batch_finished without its pacing figures, which vary from run to run."""
+    for key in ("start_spread", "start_slot", "start_lateness"):
+        assert isinstance(event.pop(key), (int, float)), key
+    return event
