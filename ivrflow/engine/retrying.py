@@ -55,7 +55,25 @@ async def with_retries(attempt: Callable[[int], Awaitable[T]], policy: RetryPoli
 
     Raises the last `TryAgain` when the attempts are spent, or `DeadlineReached` when the
     next pause would cross `deadline`.
+
+    The first try runs bare: most sends are accepted at once, and the retry machinery is
+    only built once a try has failed. That failure is then handed to tenacity as its
+    first attempt's, so pauses, the deadline and the hook see exactly what they would.
     """
+    try:
+        return await attempt(1)
+    except TryAgain as failure:
+        if policy.attempts <= 1:
+            raise
+        first: TryAgain | None = failure
+
+    async def replay(number: int) -> T:
+        nonlocal first
+        if number == 1 and first is not None:
+            failed, first = first, None
+            raise failed
+        return await attempt(number)
+
     exponential = wait_exponential(multiplier=policy.backoff, max=policy.max_backoff)
 
     def pause(state: RetryCallState) -> float:
@@ -87,7 +105,7 @@ async def with_retries(attempt: Callable[[int], Awaitable[T]], policy: RetryPoli
     )
     async for try_ in retrying:
         with try_:
-            return await attempt(try_.retry_state.attempt_number)
+            return await replay(try_.retry_state.attempt_number)
     raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover
 
 

@@ -242,11 +242,13 @@ def test_an_empty_junit_path_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", [["-m", "ivrflow.sandbox"], ["-m", "ivrflow", "sandbox"]])
 def test_a_signal_while_the_sandbox_starts_is_exit_0(command: list[str]) -> None:
-    """SIGTERM or SIGHUP 80 ms after start (imports still running): exit 0 as documented."""
+    """SIGTERM or SIGHUP 200 ms after start (imports, or the server starting; not earlier:
+    under the suite's load the interpreter itself may take 100 ms to reach ivrflow's code,
+    and before that no program can handle a signal): exit 0 as documented."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         proc = subprocess.Popen([sys.executable, *command, "--port", "0"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.08)
+        time.sleep(0.2)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 0 and "Traceback" not in err, (sig, err)
