@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ivrflow import output, scaffold, signals
+from ivrflow import output, scaffold, signals, startup
 from ivrflow._version import __version__
 from ivrflow.errors import ExitCode, FlowInvalid, InvalidInput, IvrflowError
 
@@ -35,12 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parse(build_parser(), argv)
             code = run_guarded(args.command, args)
         except KeyboardInterrupt:  # a signal outside the command's own handling
-            words = list(sys.argv[1:] if argv is None else argv)
-            if words[:1] == ["sandbox"]:
-                code = int(ExitCode.OK)  # stopping the sandbox is its normal end
-            else:
+            stopped = startup.stopped_code(sys.argv[1:] if argv is None else argv)
+            if stopped is None:
                 print("ivrflow: interrupted", file=sys.stderr)
-                code = int(ExitCode.INTERRUPTED)
+                stopped = int(ExitCode.INTERRUPTED)
+            code = stopped
         return _output_verdict(code, out, err)
 
 

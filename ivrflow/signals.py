@@ -17,9 +17,10 @@ import threading
 from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
+from ivrflow import startup
+
 T = TypeVar("T")
-STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(startup.STOP)
 
 
 def _interrupt(signum: int, frame: object) -> None:

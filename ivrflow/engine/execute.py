@@ -22,7 +22,13 @@ from ivrflow.engine.events import Event, Listener
 from ivrflow.engine.interpreter import run_flow
 from ivrflow.engine.pacing import Pacer
 from ivrflow.engine.ratelimit import GatedTransport, RateGate
-from ivrflow.engine.report import BatchProgress, HumanReporter, JsonReporter, batch_table
+from ivrflow.engine.report import (
+    BatchProgress,
+    HumanReporter,
+    JsonReporter,
+    batch_table,
+    pacing_lines,
+)
 from ivrflow.errors import InvalidInput
 from ivrflow.language.model import Flow, Send
 from ivrflow.signals import until_signal
@@ -237,13 +243,6 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
             progress.clear()
             print(batch_table(results, len(flow.steps), only_failed=options.verbosity < 0),
                   file=sys.stderr)
-            if pacing.spread > 0:
-                print(f"starts paced {pacing.slot * 1000:.1f} ms apart (the last held back "
-                      f"{pacing.spread * 1000:.0f} ms), so that sends due together go out one "
-                      "by one", file=sys.stderr)
-            if pacing.behind:
-                print(f"ivrflow: warning: the machine could not keep up: a call started "
-                      f"{pacing.worst_lateness * 1000:.0f} ms after its slot; the gaps the "
-                      "IVRs hear may be off by as much (fewer calls, or --concurrency)",
-                      file=sys.stderr)
+            for line in pacing_lines(pacing):
+                print(line, file=sys.stderr)
         return code

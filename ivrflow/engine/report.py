@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import TextIO
 
 from ivrflow.engine.events import Event, RunResult
+from ivrflow.engine.pacing import Pacing
 from ivrflow.output import control, escape_controls
 
 Segment = str | tuple[str, str]  # plain text, or (text, tone)
@@ -270,3 +271,18 @@ def batch_table(results: Iterable[RunResult], total_steps: int,
                                                                 key=lambda kv: -kv[1]))
     lines.append(f"{sum(tally.values())} calls: {counts}")
     return "\n".join(lines)
+
+
+def pacing_lines(pacing: Pacing) -> list[str]:
+    """What the pacing of a batch's starts did, under its table: nothing when no start
+    was held back."""
+    lines = []
+    if pacing.spread > 0:
+        lines.append(f"starts paced {pacing.slot * 1000:.1f} ms apart (the last held back "
+                     f"{pacing.spread * 1000:.0f} ms), so that sends due together go out one "
+                     "by one")
+    if pacing.behind:
+        lines.append(f"ivrflow: warning: the machine could not keep up: a call started "
+                     f"{pacing.worst_lateness * 1000:.0f} ms after its slot; the gaps the "
+                     "IVRs hear may be off by as much (fewer calls, or --concurrency)")
+    return lines

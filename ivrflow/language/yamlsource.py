@@ -13,9 +13,10 @@ already-built node) and builds values itself, so that it can:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import yaml
 
@@ -319,10 +320,7 @@ def _yaml11_int(text: str) -> int:
     if digits.startswith("0"):
         return sign * int(digits, 8)
     if ":" in digits:
-        value = 0
-        for part in digits.split(":"):
-            value = value * 60 + int(part)
-        return sign * value
+        return sign * _base60(digits, int)
     return sign * int(digits)
 
 
@@ -335,8 +333,17 @@ def _yaml11_float(text: str) -> float:
     if digits == ".nan":
         return float("nan")
     if ":" in digits:
-        value = 0.0
-        for part in digits.split(":"):
-            value = value * 60 + float(part)
-        return sign * value
+        return sign * _base60(digits, float)
     return sign * float(digits)
+
+
+N = TypeVar("N", int, float)
+
+
+def _base60(text: str, number: Callable[[str], N]) -> N:
+    """YAML 1.1's sexagesimal `1:30:00` as `number`s: each part sixty of the next."""
+    parts = text.split(":")
+    value = number(parts[0])
+    for part in parts[1:]:
+        value = value * 60 + number(part)
+    return value

@@ -5,18 +5,11 @@ it closes) ends it with exit 0, as `ivrflow sandbox` does: the signals are taken
 here before anything else is imported.
 """
 
-import signal
 import sys
 
-_STOP = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+from ivrflow import startup
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-for _sig in _STOP[1:]:
-    signal.signal(_sig, _interrupt)
+startup.take_over()
 
 
 def main(argv: "list[str] | None" = None) -> int:
@@ -35,8 +28,7 @@ def main(argv: "list[str] | None" = None) -> int:
             code = run(parser.parse_args(argv))
     except KeyboardInterrupt:  # before run() took over the signals
         code = 0
-    for sig in _STOP:
-        signal.signal(sig, signal.SIG_IGN)
+    startup.ignore_from_now()
     return code
 
 

@@ -128,3 +128,15 @@ def test_completion_scripts_cover_every_command() -> None:
     assert subprocess.run(["bash", "-n"], input=bash, text=True).returncode == 0
     fish = ivrflow("completion", "fish").stdout
     assert "complete -c ivrflow -n '__fish_seen_subcommand_from run' -l calls -r -F" in fish
+
+
+def test_standard_input_is_bounded_and_a_truncated_flow_is_located() -> None:
+    """`validate -` reads at most 1 MiB of a pipe (endless input is refused at once), and
+    a flow cut short mid-string is a located problem."""
+    with open("/dev/zero", "rb") as zeros:
+        done = subprocess.run([sys.executable, "-m", "ivrflow", "validate", "-"],
+                              stdin=zeros, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stdout.startswith("<stdin>:1:1: file is larger than 1 MiB")
+    cut = ivrflow("validate", "-", stdin="version: 1\nname: x\nsteps:\n  - send: \"1")
+    assert cut.returncode == 2 and cut.stdout.startswith("<stdin>:4:11: a quoted string")
