@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="API base URL (default: $VOBIZ_API_URL or https://api.vobiz.ai)")
     run.add_argument("--sandbox", action="store_true",
                      help="run against a built-in sandbox API on 127.0.0.1 instead")
+    run.add_argument("--http-engine", choices=("aiohttp", "httpx"), default="aiohttp",
+                     help="the HTTP client (default aiohttp, the fastest; httpx honours "
+                          "HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE)")
     run.add_argument("--menu", metavar="FILE",
                      help="with --sandbox: a menu model (*.menu.yaml) that answers the call "
                           "in real time, printing its path as it goes")
@@ -429,7 +432,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     options = Options(json=args.json, batch=batch, concurrency=args.concurrency,
                       rate=args.rate, menu=menu, colour=colour_choice(args.color, sys.stderr),
-                      verbosity=-1 if args.quiet else 1 if args.verbose else 0)
+                      verbosity=-1 if args.quiet else 1 if args.verbose else 0,
+                      engine=args.http_engine)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 

@@ -27,6 +27,7 @@ from ivrflow.sandbox import Drop, Fail
 # the engine tests' fixtures: a sandbox per test, and `ivrflow run` pointed at it
 sandbox = engine.sandbox
 run_cli = engine.run_cli
+http_engine = engine.http_engine
 
 SCHEMA = json.loads(schema_text())
 VALIDATOR = Draft202012Validator(SCHEMA)

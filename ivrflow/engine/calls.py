@@ -22,7 +22,7 @@ from ivrflow.language import digits as dtmf
 from ivrflow.language.inputfile import UnreadableFile, read_bytes
 from ivrflow.language.model import Flow
 from ivrflow.language.suggest import Suggestions
-from ivrflow.transport.vobiz import CALL_ID
+from ivrflow.transport.checks import CALL_ID
 
 MAX_CALLS_FILE_BYTES = 64 * 1024 * 1024
 

@@ -32,12 +32,8 @@ from ivrflow.engine.report import (
 from ivrflow.errors import InvalidInput
 from ivrflow.language.model import Flow, Send
 from ivrflow.signals import until_signal
-from ivrflow.transport.vobiz import (
-    DEFAULT_API_URL,
-    VobizTransport,
-    check_api_url,
-    check_credentials,
-)
+from ivrflow.transport.checks import DEFAULT_API_URL, check_api_url, check_credentials
+from ivrflow.transport.vobiz import Engine, VobizTransport
 
 if TYPE_CHECKING:
     from ivrflow.menu.model import Menu
@@ -66,6 +62,7 @@ class Options:
     menu: Menu | None = None  # with the sandbox: a menu model that answers in real time
     colour: bool | None = None  # None: decide from the terminal and the environment
     verbosity: int = 0  # -1 quiet (only failures), 0 normal, 1 verbose
+    engine: Engine = "aiohttp"  # the HTTP engine (ivrflow.transport.vobiz)
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -197,7 +194,8 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
     # secret values and the token where it enters (the adapter, the interpreter).
     pool = max(1, min(options.concurrency, len(jobs), connection_budget(in_process)))
     async with VobizTransport(auth_id=target.auth_id, auth_token=target.auth_token,
-                              api_url=target.api_url, max_connections=pool) as transport:
+                              api_url=target.api_url, max_connections=pool,
+                              engine=options.engine) as transport:
         # one flow alone can afford to spin for its last 2 ms; a batch's flows cannot
         clock = MonotonicClock(spin=SINGLE_FLOW_SPIN if not options.batch else 0.0)
         gated = GatedTransport(transport, RateGate(clock, options.rate))

@@ -47,8 +47,14 @@ Run = Callable[..., Outcome]
 
 
 @pytest.fixture
+def http_engine() -> str:
+    """The HTTP engine `run_cli` runs on; a test module overrides this to run on both."""
+    return "aiohttp"
+
+
+@pytest.fixture
 def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> Run:
+            capsys: pytest.CaptureFixture[str], http_engine: str) -> Run:
     """Run `ivrflow run FLOW --call call-1 ARGS...` in-process against a sandbox
     (`call=None`: no --call; the arguments name the calls)."""
 
@@ -61,7 +67,8 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             monkeypatch.setenv("VOBIZ_AUTH_TOKEN", token or box.auth_token)
             monkeypatch.setenv("VOBIZ_API_URL", url or box.url)
         capsys.readouterr()
-        code = main(["run", str(path), *(["--call", call] if call else []), *args])
+        code = main(["run", str(path), *(["--call", call] if call else []), *args,
+                     "--http-engine", http_engine])
         captured = capsys.readouterr()
         return Outcome(code, captured.out, captured.err)
 

@@ -1,6 +1,6 @@
 """Every row of the answer table, end to end: `ivrflow run` over real HTTP to a sandbox,
 asserting how many DTMF requests the server received (at most once), the exit code and
-the message."""
+the message. Every test runs on both HTTP engines and expects the same."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import socket
 import pytest
 
 from ivrflow.sandbox import Drop, Fail, RateLimit
+from ivrflow.transport.vobiz import ENGINES
 
 from .conftest import FAST, Run, Start
+
+
+@pytest.fixture(params=ENGINES)
+def http_engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 ONE_SEND = FAST + "steps:\n  - send: '1'\n  - send: '2'\n"
 

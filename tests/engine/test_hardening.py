@@ -10,7 +10,8 @@ import pytest
 
 from ivrflow.errors import InvalidInput
 from ivrflow.transport.base import AuthDenied, Rejected
-from ivrflow.transport.vobiz import VobizTransport, check_api_url
+from ivrflow.transport.checks import check_api_url
+from ivrflow.transport.vobiz import VobizTransport
 
 from .conftest import FAST, Run, Start
 

@@ -1,6 +1,7 @@
 """`VobizTransport` against a hostile or broken API: a raw TCP server on 127.0.0.1 writes
 crafted answers (endless, compressed, huge, cut short, not HTTP at all), and each must
-come back as the right outcome, quickly, with bounded memory and in ivrflow's own words."""
+come back as the right outcome, quickly, with bounded memory and in ivrflow's own words.
+Every test runs on both HTTP engines (aiohttp and httpx) and expects the same."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import struct
 import time
 import tracemalloc
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,21 @@ TIMEOUT = httpx.Timeout(connect=1.0, read=0.3, write=1.0, pool=0.2)
 GUARD = 1.5  # seconds a scenario may take before it counts as hanging
 INTERNALS = ("aiohttp", "httpx", "message=", "Errno", "ssl:default", "Connect call",
              "127.0.0.1", "RawResponseMessage", "b'")
+
+
+ENGINE: list[str] = ["aiohttp"]  # the engine under test, set by the fixture below
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    ENGINE[0] = request.param
+    yield request.param
+    ENGINE[0] = "aiohttp"
+
+
+def transport(**options: Any) -> VobizTransport:
+    """A VobizTransport on the engine under test."""
+    return VobizTransport(auth_id="MA_X", engine=ENGINE[0], **options)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -99,12 +115,12 @@ def scenario(answer: Answer, ask: Callable[[VobizTransport], Awaitable[Any]], *,
         listener = await asyncio.start_server(
             lambda r, w: _serve(answer, server, tasks, r, w), "127.0.0.1", 0)
         server.port = listener.sockets[0].getsockname()[1]
-        transport = VobizTransport(auth_id="MA_X", auth_token=token, api_url=server.url,
-                                   timeout=TIMEOUT, max_connections=max_connections)
+        adapter = transport(auth_token=token, api_url=server.url, timeout=TIMEOUT,
+                            max_connections=max_connections)
         started = time.monotonic()
         try:
-            async with transport:
-                result = await asyncio.wait_for(ask(transport), GUARD)
+            async with adapter:
+                result = await asyncio.wait_for(ask(adapter), GUARD)
             elapsed = time.monotonic() - started
             await asyncio.sleep(0.05)  # let the server notice a hang-up
         finally:
@@ -379,9 +395,9 @@ def test_connection_refused_is_transient_in_plain_words() -> None:
         port = probe.getsockname()[1]
 
     async def both() -> tuple[Any, Any]:
-        async with VobizTransport(auth_id="MA_X", auth_token=TOKEN, timeout=TIMEOUT,
-                                  api_url=f"http://127.0.0.1:{port}") as transport:
-            return await send(transport), await live(transport)
+        async with transport(auth_token=TOKEN, timeout=TIMEOUT,
+                             api_url=f"http://127.0.0.1:{port}") as adapter:
+            return await send(adapter), await live(adapter)
 
     expected = Transient(None, "could not connect (connection refused)")
     assert asyncio.run(both()) == (expected, expected)
@@ -415,9 +431,9 @@ def test_no_reason_carries_a_lower_layers_text(name: str) -> None:
             port = probe.getsockname()[1]
 
         async def refused() -> Any:
-            async with VobizTransport(auth_id="MA_X", auth_token=TOKEN, timeout=TIMEOUT,
-                                      api_url=f"http://127.0.0.1:{port}") as transport:
-                return await send(transport)
+            async with transport(auth_token=TOKEN, timeout=TIMEOUT,
+                                 api_url=f"http://127.0.0.1:{port}") as adapter:
+                return await send(adapter)
         outcome = asyncio.run(refused())
     else:
         outcome = scenario(FAULTS[name][0], send)[0]

@@ -4,6 +4,7 @@ that never show, interruption, the built-in sandbox, and timing in real time."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -154,13 +155,13 @@ def test_connect_timeout_is_transient() -> None:
 
 def test_error_body_shapes_are_both_read() -> None:
     """{"error": "text"} and {"error": {"code", "message"}} both give the message."""
-    from ivrflow.transport.vobiz import error_message, retry_after
+    from ivrflow.transport.answers import error_message, retry_after
 
-    plain = httpx.Response(400, json={"api_id": "x", "error": "invalid digits"})
-    nested = httpx.Response(429, json={"status": "error",
-                                       "error": {"code": "RATE", "message": "slow down"}})
-    assert error_message(plain) == "HTTP 400 Bad Request: invalid digits"
-    assert error_message(nested) == "HTTP 429 Too Many Requests: slow down"
+    plain = json.dumps({"api_id": "x", "error": "invalid digits"}).encode()
+    nested = json.dumps({"status": "error",
+                         "error": {"code": "RATE", "message": "slow down"}}).encode()
+    assert error_message(400, plain) == "HTTP 400 Bad Request: invalid digits"
+    assert error_message(429, nested) == "HTTP 429 Too Many Requests: slow down"
     assert retry_after("3") == 3.0
     assert retry_after("600") == 60.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -1,0 +1,55 @@
+"""What the adapter checks before anything is sent: the API's base URL, the credentials
+and a call id, each refused with `InvalidInput` in words that never echo a secret."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from ivrflow.errors import InvalidInput
+
+DEFAULT_API_URL = "https://api.vobiz.ai"
+CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+CREDENTIAL = re.compile(r"[\x21-\x7e]{1,256}")  # printable ASCII, no spaces or line breaks
+AUTH_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def check_call_id(call: str) -> str:
+    """A call id safe to put in a URL path; anything else is invalid input."""
+    if not CALL_ID.fullmatch(call):
+        raise InvalidInput(f"invalid call id {call!r}: use 1-128 letters, digits, '-' or '_', "
+                           "starting with a letter or digit")
+    return call
+
+
+def check_api_url(url: str) -> str:
+    """An https base URL without a path, query or credentials (http only on loopback)."""
+    if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+        raise InvalidInput("invalid API URL: it carries credentials; give them in "
+                           "VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN instead")
+    try:
+        parsed = httpx.URL(url)
+        scheme, host, path, port = parsed.scheme, parsed.host, parsed.path, parsed.port
+    except Exception:
+        scheme = host = path = ""
+        port = -1
+    if (scheme not in ("http", "https") or not host or "?" in url or "#" in url
+            or path not in ("", "/") or not (port is None or 0 < port < 65536)):
+        raise InvalidInput(f"invalid API URL {url!r}: give a base URL such as "
+                           f"{DEFAULT_API_URL} or http://127.0.0.1:8765")
+    if scheme == "http" and host not in LOOPBACK:
+        raise InvalidInput(f"invalid API URL {url!r}: use https (plain http would send the "
+                           "auth token in clear; it is allowed only for 127.0.0.1)")
+    return url.rstrip("/")
+
+
+def check_credentials(auth_id: str, auth_token: str) -> None:
+    """Credentials that can go in a URL path and an HTTP header; never echoes the token."""
+    if not AUTH_ID.fullmatch(auth_id):
+        raise InvalidInput("VOBIZ_AUTH_ID is not a valid account id (letters, digits, '_', "
+                           "'-' and '.', like MA_XXXXXXXX)")
+    if not CREDENTIAL.fullmatch(auth_token):
+        raise InvalidInput("VOBIZ_AUTH_TOKEN holds spaces, line breaks or non-ASCII "
+                           "characters; check how it was set")
