@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ivrflow.engine.clock import Clock, MonotonicClock
-from ivrflow.engine.events import Event, Listener, RunResult
+from ivrflow.engine.events import Event, Listener, RunResult, chain
 from ivrflow.engine.interpreter import run_flow
 from ivrflow.engine.pacing import Pacer
 from ivrflow.errors import ExitCode
@@ -50,12 +50,15 @@ async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
                     pacer: Pacer | None = None) -> list[RunResult]:
     """Run `flow` on every job's call, at most `concurrency` at a time; results in job order.
 
-    With a `pacer`, calls start one slot apart (ivrflow.engine.pacing), in job order.
+    With a `pacer`, calls start one slot apart (ivrflow.engine.pacing), in job order, and
+    the pacer measures what each send costs.
 
     Never raises for call or API trouble. If the task running this is cancelled, every
     call stops at once and the results say where each stood.
     """
     clock = clock or MonotonicClock()
+    if pacer is not None:
+        listener = chain(pacer.hear, listener)
     slots = asyncio.Semaphore(concurrency)
     results: dict[str, RunResult] = {}
     stopped_by: list[RunResult] = []

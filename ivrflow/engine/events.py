@@ -64,6 +64,19 @@ def schema_text() -> str:
 Listener = Callable[[Event], None]
 
 
+def chain(*listeners: Listener | None) -> Listener:
+    """One listener that passes each event to every one given, in order (None skipped)."""
+    present = [listener for listener in listeners if listener is not None]
+    if len(present) == 1:
+        return present[0]
+
+    def each(event: Event) -> None:
+        for listener in present:
+            listener(event)
+
+    return each
+
+
 @dataclass(slots=True)
 class StepRecord:
     """How one step went. Times are seconds since the flow started."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ivrflow.engine.batch import Job, batch_exit_code, run_batch
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, MonotonicClock
-from ivrflow.engine.events import Event, Listener
+from ivrflow.engine.events import Listener, chain
 from ivrflow.engine.interpreter import run_flow
 from ivrflow.engine.pacing import Pacer
 from ivrflow.engine.ratelimit import GatedTransport, RateGate
@@ -156,17 +156,6 @@ def _print_heard(flow: Flow, jobs: Sequence[Job], heard: Sequence[Heard]) -> Non
         print(f"  {who}+{h.offset:7.3f}s  {masked:<20} on {h.leg}{fault}", file=sys.stderr)
 
 
-def _tee(first: Listener, second: Listener | None) -> Listener:
-    if second is None:
-        return first
-
-    def both(event: Event) -> None:
-        second(event)
-        first(event)
-
-    return both
-
-
 def connection_budget(in_process: bool) -> int:
     """How many connections the client may open without running out of descriptors.
 
@@ -208,7 +197,7 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
             # one call: its own retry policy handles a 429; the gate only enforces --rate
             result = await until_signal(run_flow(
                 flow, job.bindings, gated if options.rate else transport, job.call,
-                clock=clock, listener=_tee(listener, also)))
+                clock=clock, listener=chain(also, listener)))
             return result.exit_code
 
         # With a thousand flows alive, each full collection of the cyclic garbage
@@ -223,7 +212,7 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
         pacer = Pacer(clock)
         results = await until_signal(run_batch(
             flow, jobs, gated, concurrency=options.concurrency, clock=clock,
-            listener=_tee(batch_listener, also), on_result=on_result, pacer=pacer))
+            listener=chain(also, batch_listener), on_result=on_result, pacer=pacer))
         pacing = pacer.pacing
         gc.unfreeze()
         interrupted = any(r.outcome in ("interrupted", "not_started") and r.exit_code == 130
@@ -236,7 +225,8 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
                                             "exit_code": code,
                                             "start_spread": round(pacing.spread, 3),
                                             "start_slot": round(pacing.slot, 4),
-                                            "start_lateness": round(pacing.worst_lateness, 3)})
+                                            "start_lateness": round(pacing.worst_lateness, 3),
+                                            "send_cost": round(pacing.send_cost, 6)})
         else:
             progress.clear()
             print(batch_table(results, len(flow.steps), only_failed=options.verbosity < 0),

@@ -278,9 +278,11 @@ def pacing_lines(pacing: Pacing) -> list[str]:
     was held back."""
     lines = []
     if pacing.spread > 0:
+        cost = (f"; a send costs {pacing.send_cost * 1000:.2f} ms of CPU here"
+                if pacing.send_cost else "")
         lines.append(f"starts paced {pacing.slot * 1000:.1f} ms apart (the last held back "
-                     f"{pacing.spread * 1000:.0f} ms), so that sends due together go out one "
-                     "by one")
+                     f"{pacing.spread * 1000:.0f} ms{cost}), so that sends due together go "
+                     "out one by one")
     if pacing.behind:
         lines.append(f"ivrflow: warning: the machine could not keep up: a call started "
                      f"{pacing.worst_lateness * 1000:.0f} ms after its slot; the gaps the "

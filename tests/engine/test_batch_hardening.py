@@ -61,7 +61,8 @@ def test_rate_applies_to_a_single_call(sandbox: Start, run_cli: Run) -> None:
 def test_json_events_tell_the_same_story_as_the_table(sandbox: Start, batch: Run) -> None:
     """After an auth refusal, every call ends with one flow_finished matching its result."""
     box = sandbox(dtmf_faults=(Fail(401),))
-    flow = FAST + "steps:\n  - send: '1'\n  - wait: 2s\n  - send: '2'\n"
+    # every call holding a slot has started (the starts are paced) before the first 401
+    flow = FAST + "steps:\n  - wait: 100ms\n  - send: '1'\n  - wait: 2s\n  - send: '2'\n"
     args = [a for i in range(5) for a in ("--call", f"c-{i}")]
     result = batch(box, flow, *args, "--concurrency", "2", "--json")
     assert result.code == 4
