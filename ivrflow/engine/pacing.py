@@ -14,8 +14,10 @@ The slot adapts to the machine (the starts stay in order whatever it does):
 - `SendMeter` measures what a send costs the event loop's thread (its CPU time over the
   sends accepted so far); once a few sends are in, the slot is at least `MARGIN` times
   that cost, so the sends of one round never queue;
-- whenever a call starts later than its slot by more than a slot (the loop is behind
-  for another reason), the slot grows by half;
+- whenever three calls in a row start later than their slots by more than a slot (the
+  loop is behind for another reason), the slot grows by half; a single stall (another
+  process took the core) does not count, and the calls it held up still start one slot
+  apart, from when the stall ended, rather than all at once;
 
 up to `max_slot`. What happened is kept in `Pacing` for the batch's summary: the spread
 the pacing added (the longest a start was held back), the slot, the measured cost and the
@@ -35,6 +37,7 @@ from ivrflow.engine.events import Event
 MARGIN = 1.5  # the slot over the measured cost of a send: room for the rest of the loop
 MEASURED_AFTER = 4  # sends accepted before their cost is trusted
 WARMUP_SLOT = 0.005  # the first calls' slot, while no send's cost is known yet
+BEHIND_AFTER = 3  # starts late by more than a slot, one after another, before it grows
 
 
 @dataclass(slots=True)
@@ -62,8 +65,13 @@ class SendMeter:
 
     def __init__(self, cpu: Callable[[], float] = time.thread_time) -> None:
         self._cpu = cpu
-        self._began = cpu()
+        self._began: float | None = None
         self.sends = 0
+
+    def begin(self) -> None:
+        """Start the CPU clock (when the first call starts; again: no effect)."""
+        if self._began is None:
+            self._began = self._cpu()
 
     def sent(self) -> None:
         self.sends += 1
@@ -71,7 +79,7 @@ class SendMeter:
     @property
     def cost(self) -> float:
         """Seconds per send; 0 until `MEASURED_AFTER` sends are in."""
-        if self.sends < MEASURED_AFTER:
+        if self.sends < MEASURED_AFTER or self._began is None:
             return 0.0
         return (self._cpu() - self._began) / self.sends
 
@@ -86,6 +94,7 @@ class Pacer:
         self.meter = meter if meter is not None else SendMeter()
         self.pacing = Pacing(slot=slot)
         self._slot = slot  # the slot before the measured cost: grows when starts come late
+        self._late_in_a_row = 0
         self._next: float | None = None
         self._turn = asyncio.Lock()  # fair: turns are given in the order they are asked
 
@@ -100,18 +109,22 @@ class Pacer:
         turns in the order they ask, each one's slot set only once the previous call has
         started, so what the meter learnt meanwhile already spaces it."""
         asked = self.clock.now()
+        self.meter.begin()
         async with self._turn:
             now = self.clock.now()
             due = now if self._next is None else max(now, self._next)
             if due > now:
                 await self.clock.sleep_until(due)
-            late = self.clock.now() - due
+            started = self.clock.now()
+            late = started - due
             pacing = self.pacing
             pacing.started += 1
             pacing.spread = max(pacing.spread, due - asked)
             pacing.worst_lateness = max(pacing.worst_lateness, late)
-            if late > self._slot:
+            self._late_in_a_row = self._late_in_a_row + 1 if late > self._slot else 0
+            if self._late_in_a_row >= BEHIND_AFTER:
                 self._slot = min(self.max_slot, self._slot * 1.5)
+                self._late_in_a_row = 0
             slot = self._slot
             cost = self.meter.cost
             if cost:
@@ -120,4 +133,6 @@ class Pacer:
             elif pacing.started < MEASURED_AFTER:
                 slot = max(slot, WARMUP_SLOT)  # until a send's cost is known
             pacing.slot = min(self.max_slot, slot)
-            self._next = due + pacing.slot
+            # from when this call really started: after a stall, the calls held up
+            # meanwhile still go one slot apart, not all at once to catch up
+            self._next = max(due, started) + pacing.slot

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
-import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -19,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from foreground import Foreground
 
 from ivrflow.sandbox.command import add_parser, run
 
@@ -91,42 +89,6 @@ def test_unwritable_log_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert run(_parse("--port", "0", "--log", str(tmp_path / "no" / "such.log"))) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--log" in err
-
-
-class Foreground:
-    """`python -m ivrflow.sandbox` in a subprocess, its stdout read line by line."""
-
-    def __init__(self, *argv: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ivrflow.sandbox", "--port", "0", *argv],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.ready = [self.next_line()]
-        while not self.ready[-1].startswith("export VOBIZ_AUTH_TOKEN="):
-            self.ready.append(self.next_line())
-        exports = dict(part.split("=", 1) for line in self.ready
-                       if line.startswith("export ")
-                       for part in shlex.split(line)[1:])
-        self.url = exports["VOBIZ_API_URL"]
-        self.auth_id = exports["VOBIZ_AUTH_ID"]
-        self.auth = {"X-Auth-ID": self.auth_id,
-                     "X-Auth-Token": exports["VOBIZ_AUTH_TOKEN"]}
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def next_line(self, timeout: float = 5.0) -> str:
-        return self.lines.get(timeout=timeout)
-
-    def stop(self, signum: int) -> tuple[int, str]:
-        self.proc.send_signal(signum)
-        _, err = self.proc.communicate(timeout=5)
-        self._reader.join(5)
-        return self.proc.returncode, err
 
 
 @pytest.fixture
