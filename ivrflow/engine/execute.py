@@ -9,7 +9,6 @@ the reporters print as it goes.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ivrflow.engine.batch import Job, batch_exit_code, run_batch
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, MonotonicClock
+from ivrflow.engine.collector import collector_off
 from ivrflow.engine.events import Listener, chain
 from ivrflow.engine.interpreter import run_flow
 from ivrflow.engine.pacing import Pacer
@@ -200,21 +200,15 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
                 clock=clock, listener=chain(also, listener)))
             return result.exit_code
 
-        # With a thousand flows alive, each full collection of the cyclic garbage
-        # collector stops the loop for 20-30 ms and every send due meanwhile goes out
-        # late (bench/RESULTS.md). Everything built so far lives for the whole batch:
-        # freeze it out of later collections.
-        gc.collect()
-        gc.freeze()
         progress = BatchProgress(len(jobs))
         batch_listener = JsonReporter() if options.json else progress
         on_result = None if options.json else progress.finished
         pacer = Pacer(clock)
-        results = await until_signal(run_batch(
-            flow, jobs, gated, concurrency=options.concurrency, clock=clock,
-            listener=chain(also, batch_listener), on_result=on_result, pacer=pacer))
+        with collector_off():  # no collector pause between the sends
+            results = await until_signal(run_batch(
+                flow, jobs, gated, concurrency=options.concurrency, clock=clock,
+                listener=chain(also, batch_listener), on_result=on_result, pacer=pacer))
         pacing = pacer.pacing
-        gc.unfreeze()
         interrupted = any(r.outcome in ("interrupted", "not_started") and r.exit_code == 130
                           for r in results)
         code = batch_exit_code(results, interrupted)
