@@ -43,6 +43,7 @@ from ivrflow.transport.answers import (
     connect_reason,
     read_timeout_reason,
 )
+from ivrflow.transport.checks import tls_context
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _within
@@ -67,14 +68,13 @@ class AiohttpEngine:
         self._read = timeout.read
         parts = (timeout.pool, timeout.connect, timeout.write, timeout.read)
         self._head_limit = None if None in parts else sum(p for p in parts if p is not None)
+        self._tls: ssl.SSLContext | bool = (
+            tls_context() if base_url.startswith("https:") else False)
 
     def _open(self) -> aiohttp.ClientSession:
         # built on first use, inside the running loop, as aiohttp requires
-        context: ssl.SSLContext | bool = False
-        if self._base.startswith("https:"):
-            context = httpx.create_ssl_context()  # the CA bundle httpx would use
         connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0,
-                                         keepalive_timeout=KEEPALIVE, ssl=context)
+                                         keepalive_timeout=KEEPALIVE, ssl=self._tls)
         t = self._timeout
         self._session = aiohttp.ClientSession(
             connector=connector, headers=self._headers, auto_decompress=False,

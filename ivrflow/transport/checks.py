@@ -3,7 +3,9 @@ and a call id, each refused with `InvalidInput` in words that never echo a secre
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 
 import httpx
 
@@ -53,3 +55,19 @@ def check_credentials(auth_id: str, auth_token: str) -> None:
     if not CREDENTIAL.fullmatch(auth_token):
         raise InvalidInput("VOBIZ_AUTH_TOKEN holds spaces, line breaks or non-ASCII "
                            "characters; check how it was set")
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS context both engines verify the API with: httpx's choice of CA bundle
+    (`SSL_CERT_FILE` or `SSL_CERT_DIR` when set, else certifi's). A setting that names
+    nothing readable is invalid input, refused before any request."""
+    try:
+        return httpx.create_ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        name = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
+        where = os.environ.get(name, "")
+        why = ("it holds no CA certificate" if isinstance(exc, ssl.SSLError)
+               else exc.strerror or "it cannot be read")
+        raise InvalidInput(f"{name}={where!r} cannot be used to verify the API's TLS "
+                           f"certificate ({why}): point it at a PEM CA bundle, or unset "
+                           "it") from None

@@ -37,6 +37,7 @@ from ivrflow.transport.answers import (
     connect_reason,
     read_timeout_reason,
 )
+from ivrflow.transport.checks import tls_context
 
 
 class HttpxEngine:
@@ -56,6 +57,7 @@ class HttpxEngine:
         """An engine over httpx's own transport (httpcore), proxies and CA from the
         environment as httpx reads them."""
         client = httpx.AsyncClient(
+            verify=tls_context() if base_url.startswith("https:") else True,
             timeout=timeout, follow_redirects=False, limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections))
         return cls(base_url, headers, timeout, client, owned=True)

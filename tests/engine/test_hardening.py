@@ -93,3 +93,23 @@ def test_jsonl_secret_number_is_not_echoed(sandbox: Start, run_cli: Run, tmp_pat
     result = run_cli(sandbox(), flow, "--calls", str(path), call=None)
     assert result.code == 2 and "86753091" not in result.err
     assert '"pin" must be a string, not a number; quote it' in result.err
+
+
+@pytest.mark.parametrize("http_engine", ["aiohttp", "httpx"])  # run_cli's engine
+@pytest.mark.parametrize(("variable", "value", "why"), [
+    ("SSL_CERT_FILE", "/nonexistent/ca.pem", "No such file or directory"),
+    ("SSL_CERT_FILE", "/etc/hostname", "it holds no CA certificate")])
+def test_an_unusable_ca_bundle_setting_is_refused_before_any_request(
+        run_cli: Run, monkeypatch: pytest.MonkeyPatch, http_engine: str, variable: str,
+        value: str, why: str) -> None:
+    """SSL_CERT_FILE naming nothing usable: exit 2 naming the variable and what to do,
+    on both engines, rather than an internal error once the run began."""
+    monkeypatch.setenv("VOBIZ_AUTH_ID", "MA_X")
+    monkeypatch.setenv("VOBIZ_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv(variable, value)
+    result = run_cli(None, FAST + "steps:\n  - send: '1'\n", "--api-url",
+                     "https://127.0.0.1:9")
+    assert result.code == 2
+    assert result.err.startswith(f"ivrflow: {variable}='{value}' cannot be used")
+    assert why in result.err and "unset it" in result.err and "_ssl.c" not in result.err
+    assert "internal error" not in result.err and "attempt" not in result.err
