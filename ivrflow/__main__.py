@@ -19,6 +19,7 @@ def main() -> int:
 
         code = run_command()
     except KeyboardInterrupt:
+        startup.take_pending()
         stopped = startup.stopped_code(sys.argv[1:])
         if stopped is None:
             with contextlib.suppress(OSError, ValueError):
@@ -26,7 +27,7 @@ def main() -> int:
             stopped = 130
         code = stopped
     startup.ignore_from_now()
-    return code
+    return startup.finish(code)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with output.installed() as (out, err), signals.as_interrupts():
         try:
             args = parse(build_parser(), argv)
+            startup.check()  # a stop that came while ivrflow started
             code = run_guarded(args.command, args)
         except KeyboardInterrupt:  # a signal outside the command's own handling
+            startup.take_pending()
             stopped = startup.stopped_code(sys.argv[1:] if argv is None else argv)
             if stopped is None:
                 print("ivrflow: interrupted", file=sys.stderr)
@@ -55,19 +57,24 @@ def _output_verdict(code: int, *streams: output.SafeStream) -> int:
     return code
 
 
+def _interrupted(args: argparse.Namespace) -> int:
+    code = getattr(args, "interrupt_code", None)
+    if code is not None:  # a command whose normal end is a signal (the sandbox)
+        return int(code)
+    print("ivrflow: interrupted", file=sys.stderr)
+    return int(ExitCode.INTERRUPTED)
+
+
 def run_guarded(command: Command, args: argparse.Namespace) -> int:
     """The error boundary: ivrflow's errors -> message + exit code, ^C -> 130, bugs -> log."""
     try:
-        return command(args)
+        code = command(args)
     except IvrflowError as exc:
         print(_prefixed(str(exc)), file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        code = getattr(args, "interrupt_code", None)
-        if code is not None:  # a command whose normal end is a signal (the sandbox)
-            return int(code)
-        print("ivrflow: interrupted", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
+        startup.take_pending()
+        return _interrupted(args)
     except Exception as exc:  # the last resort: never a traceback on the terminal
         log = _write_crash_log()
         where = (f"The details are in {log}; please attach that file to a bug report."
@@ -76,6 +83,9 @@ def run_guarded(command: Command, args: argparse.Namespace) -> int:
         print(f"ivrflow: internal error ({type(exc).__name__}); this is a bug in ivrflow. "
               f"{where}", file=sys.stderr)
         return int(ExitCode.STEP_FAILED)
+    if startup.take_pending():  # a stop came that the command did not act on
+        return _interrupted(args)
+    return code
 
 
 _LOCATED = re.compile(r"\S+:\d+:\d+: ")
@@ -273,14 +283,18 @@ def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:  # type:
 
 
 def flow_files(paths: Sequence[str]) -> Iterator[Path]:
-    """Files named on the command line, and *.yaml / *.yml under named directories."""
+    """Files named on the command line, and *.yaml / *.yml under named directories; a
+    stop signal is acted on between two files."""
     for name in paths:
+        startup.check()
         path = Path(name)
         if name != "-" and path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")
                            and p.is_file() and not any(part.startswith(".") for part in
                                                        p.relative_to(path).parts))
-            yield from found
+            for one in found:
+                startup.check()
+                yield one
         else:
             yield path
 

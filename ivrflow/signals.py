@@ -1,7 +1,8 @@
 """How signals stop ivrflow: SIGINT (^C), SIGTERM and SIGHUP (a closed terminal or ssh
 session) all mean "stop now, send nothing more, say where things stood, exit 130".
 
-Outside the event loop they raise KeyboardInterrupt, which the command line's error
+Outside the event loop they are recorded, and synchronous work raises KeyboardInterrupt
+at its next safe point (`ivrflow.startup.check`), which the command line's error
 boundary turns into exit 130. While a run is in the loop, the first of them cancels the
 run, which then reports and returns; any further signal is ignored, because the stop is
 already under way and is quick (nothing more is sent, requests in flight are abandoned),
@@ -23,25 +24,21 @@ T = TypeVar("T")
 STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(startup.STOP)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def _ignore(signum: int, frame: object) -> None:
     """A signal during a stop already under way: nothing more to do."""
 
 
 @contextlib.contextmanager
 def as_interrupts() -> Iterator[None]:
-    """For the length of a command: SIGTERM and SIGHUP act as ^C does (main thread only)."""
+    """For the length of a command: ^C, SIGTERM and SIGHUP are recorded, and the command
+    acts on them at its safe points (`ivrflow.startup`; main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     saved: dict[signal.Signals, Any] = {}
     for sig in STOP_SIGNALS:
         saved[sig] = signal.getsignal(sig)
-        if sig != signal.SIGINT:
-            signal.signal(sig, _interrupt)
+        signal.signal(sig, startup.defer)
     try:
         yield
     finally:
@@ -65,6 +62,8 @@ async def until_signal(work: Awaitable[T]) -> T:
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop)
+    if startup.take_pending():  # one came before, and its KeyboardInterrupt was lost
+        stop()
     try:
         return await task
     finally:

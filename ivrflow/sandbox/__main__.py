@@ -29,11 +29,11 @@ def main(argv: "list[str] | None" = None) -> int:
     except KeyboardInterrupt:  # before run() took over the signals
         code = 0
     startup.ignore_from_now()
-    return code
+    return startup.finish(code)
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        sys.exit(0)
+        sys.exit(startup.finish(0))

@@ -221,6 +221,7 @@ async def _serve(options: _Options) -> int:
     # Imported here so that registering the subcommand never loads aiohttp.
     from ivrflow.sandbox.runner import Sandbox
     from ivrflow.signals import STOP_SIGNALS, ignore_from_now
+    from ivrflow.startup import take_pending
 
     async with contextlib.AsyncExitStack() as stack:
         log: TextIO | None = None
@@ -256,6 +257,8 @@ async def _serve(options: _Options) -> int:
                 loop.add_signal_handler(signum, stop.set)
             except NotImplementedError:  # Windows: ^C arrives as KeyboardInterrupt
                 continue
+        if take_pending():  # one came while it started, and its KeyboardInterrupt was lost
+            stop.set()
         reporter.ready(sandbox)
         await stop.wait()
         stack.callback(reporter.stopped, sandbox)

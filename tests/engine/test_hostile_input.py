@@ -240,15 +240,33 @@ def test_an_empty_junit_path_is_refused(tmp_path: Path) -> None:
     assert main(["test", str(ROOT / "flows"), "--junit", ""]) == 2
 
 
+def _handles(pid: int, sig: signal.Signals) -> bool:
+    """Whether process `pid` has a handler of its own for `sig` (Linux: /proc)."""
+    with open(f"/proc/{pid}/status") as status:
+        caught = next(line for line in status if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) >> (sig - 1) & 1)
+
+
 @pytest.mark.parametrize("command", [["-m", "ivrflow.sandbox"], ["-m", "ivrflow", "sandbox"]])
 def test_a_signal_while_the_sandbox_starts_is_exit_0(command: list[str]) -> None:
-    """SIGTERM or SIGHUP 200 ms after start (imports, or the server starting; not earlier:
-    under the suite's load the interpreter itself may take 100 ms to reach ivrflow's code,
-    and before that no program can handle a signal): exit 0 as documented."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    """SIGTERM, SIGHUP or ^C at any moment once ivrflow's code has taken the signals over
+    (imports, the server starting): exit 0 as documented, never a lost signal (it went on
+    serving) or a crash (a KeyboardInterrupt raised inside an import). Each signal is
+    sent 0-80 ms after the process is seen handling SIGTERM (Python itself handles only
+    ^C; ivrflow takes all three over at once), which is where the old handlers lost
+    about one in ten. (Before that moment, Python's own start, no program can.)"""
+    for i, sig in enumerate([signal.SIGTERM, signal.SIGHUP, signal.SIGINT] * 3):
         proc = subprocess.Popen([sys.executable, *command, "--port", "0"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.2)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=10)
-        assert proc.returncode == 0 and "Traceback" not in err, (sig, err)
+        try:
+            deadline = time.monotonic() + 10
+            while not _handles(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:
+                time.sleep(0.001)
+            time.sleep(i * 0.01)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0 and "Traceback" not in err, (sig, i, err)
