@@ -90,7 +90,8 @@ def test_plan_json_and_vars_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["steps"][0] == {"step": 1, "kind": "send", "name": None, "start": 0.0,
-                                "duration": 0.5, "detail": "12 on aleg"}
+                                "duration": 0.5, "earliest": False, "detail": "12 on aleg"}
+    assert plan["listen_slack"] == 0
 
 
 def test_plan_missing_variable_exits_2(tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from ivrflow.language.loader import parse_flow
@@ -54,3 +58,43 @@ def test_plan_masks_secrets_and_totals() -> None:
     assert plan.total == pytest.approx(1.25)
     assert plan.confirm_slack == 30
     assert "up to 30s waiting for the call to be live" in shown
+
+
+LISTENING = ("version: 1\nname: t\ntone: 100ms\ngap: 1s\nlisten: {silence: 1s}\nsteps:\n"
+             "  - wait: {silence: 2s, max: 30s}\n  - send: '1'\n"
+             "  - wait: {heard: 'Enter your card number.', max: 20s}\n  - send: '12'\n"
+             "  - wait: {heard: [balance, 'for your balance, press 1'], barge: true}\n"
+             "  - send: '3'\n")
+
+
+def test_a_listening_wait_counts_at_its_shortest_and_marks_what_follows() -> None:
+    """A listening wait lasts its silence at the least (nothing with barge); gap is not
+    added to it (it is silence already); every later start is the earliest, and the
+    plan says how much longer the flow may take."""
+    plan = plan_of(LISTENING)
+    assert offsets(LISTENING) == [(0, 2), (2, 0.1), (2.1, 1), (3.1, 0.2), (3.3, 0),
+                                  (4.3, 0.1)]
+    assert [p.earliest for p in plan.steps] == [False, True, True, True, True, True]
+    assert plan.listen_slack == pytest.approx((30 - 2) + (20 - 1) + 30)
+    shown = render(plan)
+    assert "wait until the prompt ends (2s silence), at most 30s" in shown
+    assert ("wait until 'enter your card number' is heard and the prompt ends (1s silence), "
+            "at most 20s") in shown
+    assert "until 'balance' or 'for your balance press 1' is heard (at once), at most 30s" \
+        in shown
+    assert ">=2.100s" in shown and "total 4.400s at the earliest, at most 1m21.4s" in shown
+    steps = to_json(plan)["steps"]
+    assert isinstance(steps, list) and steps[1]["earliest"] is True
+
+
+def test_run_refuses_listening_waits_before_anything_is_sent(tmp_path: Path) -> None:
+    """Until the call's audio can be heard, a listening flow is exit 2 from run (nothing
+    sent, no sandbox started), located at the first listening wait."""
+    flow = tmp_path / "l.yaml"
+    flow.write_text(LISTENING, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "ivrflow", "run", str(flow), "--sandbox",
+                           "--call", "c1"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert f"{flow}:7:5: step 1: this version of ivrflow checks and plans listening waits" \
+        in done.stderr
+    assert "sandbox" not in done.stderr and "send" not in done.stderr.split("waits")[0]

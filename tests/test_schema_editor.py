@@ -212,6 +212,10 @@ FLOW_DEFAULTS = [  # (pointer of the property, what the loaded flow uses without
      lambda f: f.steps[1].interval),
     ("/$defs/confirmLiveStep/properties/confirm_live/oneOf/1/properties/timeout",
      lambda f: f.steps[2].timeout),
+    ("/properties/listen/properties/track", lambda f: f.track),
+    ("/properties/listen/properties/silence", lambda f: f.steps[3].silence),
+    ("/$defs/waitStep/properties/wait/oneOf/2/properties/max", lambda f: f.steps[3].max),
+    ("/$defs/waitStep/properties/wait/oneOf/2/properties/barge", lambda f: f.steps[3].barge),
 ]
 MENU_DEFAULTS = [
     ("/$defs/node/properties/barge_in", lambda n: n.barge_in),
@@ -221,7 +225,7 @@ MENU_DEFAULTS = [
     ("/$defs/node/properties/collect/properties/min", lambda n: n.collect_min),
 ]
 BARE_FLOW = ("version: 1\nname: x\nvars:\n  v: {}\nsteps:\n  - send: '${v}'\n"
-             "  - confirm_live: {}\n  - confirm_live: true\n")
+             "  - confirm_live: {}\n  - confirm_live: true\n  - wait: {heard: hello}\n")
 BARE_MENU = ("version: 1\nname: m\nstart: a\nnodes:\n"
              "  a: {prompt: 1s, collect: {max: 3}, next: a}\n")
 
@@ -231,7 +235,8 @@ def test_flow_defaults_are_what_the_loader_uses(pointer: str, used: Any) -> None
     subschema = resolve(FLOW, pointer)
     assert "default" in subschema
     default = subschema["default"]
-    expected = seconds(default) if subschema.get("$ref") == "#/$defs/duration" else default
+    durations = ("#/$defs/duration", "#/$defs/silence")
+    expected = seconds(default) if subschema.get("$ref") in durations else default
     assert used(parse_flow(BARE_FLOW, "x.yaml")) == expected
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ivrflow.engine.clock import Clock, MonotonicClock
 from ivrflow.engine.events import Event, Listener, RunResult, chain
-from ivrflow.engine.interpreter import run_flow
+from ivrflow.engine.interpreter import refuse_listening, run_flow
 from ivrflow.engine.pacing import Pacer
 from ivrflow.errors import ExitCode
 from ivrflow.language.model import Flow
@@ -56,6 +56,7 @@ async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
     Never raises for call or API trouble. If the task running this is cancelled, every
     call stops at once and the results say where each stood.
     """
+    refuse_listening(flow)
     clock = clock or MonotonicClock()
     if pacer is not None:
         listener = chain(pacer.hear, listener)

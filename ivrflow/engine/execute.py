@@ -19,7 +19,7 @@ from ivrflow.engine.batch import Job, batch_exit_code, run_batch
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, MonotonicClock
 from ivrflow.engine.collector import collector_off
 from ivrflow.engine.events import Listener, chain
-from ivrflow.engine.interpreter import run_flow
+from ivrflow.engine.interpreter import refuse_listening, run_flow
 from ivrflow.engine.pacing import Pacer
 from ivrflow.engine.ratelimit import GatedTransport, RateGate
 from ivrflow.engine.report import (
@@ -92,6 +92,7 @@ def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> 
 def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: str | None,
                 sandbox: bool, environ: Mapping[str, str] | None = None) -> int:
     """Run `flow` on every job's call from the command line; return the exit code."""
+    refuse_listening(flow)
     environ = os.environ if environ is None else environ
     target = None if sandbox else target_from_environment(api_url, environ)
     return asyncio.run(_main(flow, jobs, options, target))

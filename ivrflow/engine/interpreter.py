@@ -22,9 +22,9 @@ from typing import TypeVar
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, Clock, MonotonicClock
 from ivrflow.engine.events import Event, Listener, RunResult, StepRecord
 from ivrflow.engine.retrying import DeadlineReached, RetryHook, TryAgain, with_retries
-from ivrflow.errors import ExitCode
+from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.language.durations import format_seconds
-from ivrflow.language.model import ConfirmLive, Flow, Send, Step, Wait
+from ivrflow.language.model import ConfirmLive, Flow, Listen, Send, Step, Wait
 from ivrflow.language.timing import earliest_start, playback, wait_end
 from ivrflow.language.variables import Bindings
 from ivrflow.transport.base import (
@@ -76,10 +76,23 @@ async def run_flow(flow: Flow, bindings: Bindings, transport: Transport, call: s
     the result says "interrupted" (a send that was in flight is of unknown outcome), or
     what `stop_reason()` says when it gives (outcome, exit code, reason).
     """
+    refuse_listening(flow)
     run = _Run(flow, bindings, transport, call,
                clock or MonotonicClock(spin=SINGLE_FLOW_SPIN), listener)
     run.stop_reason = stop_reason
     return await run.run()
+
+
+def refuse_listening(flow: Flow) -> None:
+    """Listening waits are validated and planned, but cannot run yet: refuse them before
+    anything is sent (InvalidInput, exit 2), at the first one."""
+    for step in flow.steps:
+        if isinstance(step, Listen):
+            raise InvalidInput(
+                f"{flow.path}:{step.line}:{step.column}: step {step.number}: this version of "
+                "ivrflow checks and plans listening waits (wait: {silence: ...} or wait: "
+                "{heard: ...}) but cannot run them yet: they need the call's audio stream. "
+                "Use a fixed wait (wait: 4s) for now")
 
 
 class _Run:

@@ -7,7 +7,7 @@ line and column, so an author fixes them in one pass.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,12 @@ from ivrflow.language import patterns, schema
 from ivrflow.language.durations import format_seconds, seconds
 from ivrflow.language.inputfile import STDIN, STDIN_NAME
 from ivrflow.language.model import (
+    DEFAULT_LISTEN_MAX,
+    DEFAULT_SILENCE,
     ConfirmLive,
     Expect,
     Flow,
+    Listen,
     RetryPolicy,
     Send,
     Step,
@@ -34,6 +37,8 @@ MAX_WAIT = 3600.0
 MAX_DURATION = 86400.0
 MAX_TONE = 5.0
 MIN_INTERVAL = 0.1
+MIN_SILENCE = 0.2
+MAX_SILENCE = 10.0
 
 
 def load_flow(path: str | Path) -> Flow:
@@ -128,6 +133,8 @@ def _durations(data: dict[str, Any]) -> Iterator[tuple[JsonPath, Any]]:
     for key in ("tone", "gap", "timeout"):
         if key in data:
             yield (key,), data[key]
+    if isinstance(data.get("listen"), dict) and "silence" in data["listen"]:
+        yield ("listen", "silence"), data["listen"]["silence"]
     retries: list[tuple[JsonPath, Any]] = [(("retry",), data.get("retry"))]
     steps: list[Any] = data["steps"] if isinstance(data.get("steps"), list) else []
     for index, step in enumerate(steps):
@@ -138,6 +145,10 @@ def _durations(data: dict[str, Any]) -> Iterator[tuple[JsonPath, Any]]:
         wait, live = step.get("wait"), step.get("confirm_live")
         if isinstance(wait, dict) and "until" in wait:
             yield (*here, "wait", "until"), wait["until"]
+        elif isinstance(wait, dict):
+            for key in ("silence", "max"):
+                if key in wait:
+                    yield (*here, "wait", key), wait[key]
         elif "wait" in step and not isinstance(wait, dict):
             yield (*here, "wait"), wait
         if isinstance(live, dict):
@@ -194,6 +205,11 @@ def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]
         elif path[-1] == "wait" and isinstance(value, str) and amount > MAX_WAIT:
             yield problem(path, f"one wait may last at most 1 hour, not {value}; split it "
                                 "into several waits if you really mean it")
+        elif path[-1] == "max" and amount > MAX_WAIT:
+            yield problem(path, f"a listening wait may last at most 1 hour, not {value}")
+        elif path[-1] == "silence" and not MIN_SILENCE <= amount <= MAX_SILENCE:
+            yield problem(path, f"{value} cannot end a prompt: use 200ms to 10s (pauses "
+                                "inside a prompt are shorter than a second; 1.2s is usual)")
         elif path == ("tone",) and amount > MAX_TONE:
             yield problem(path, f"{value} means {format_seconds(amount)} per digit; did you "
                                 f"mean {value}ms?" if not isinstance(value, str) else
@@ -226,11 +242,56 @@ def _recipe_problems(source: Source) -> Iterator[tuple[JsonPath, Problem, bool]]
                 yield problem((*here, "wait", "until"), (
                     f"waits until {format_seconds(until)}, after the flow's timeout of "
                     f"{format_seconds(timeout)}; raise timeout or shorten the wait"))
+            if "until" not in wait:
+                yield from _listening_problems(wait, here, data, problem)
         retry = step.get("retry")
         if "confirm_live" in step and isinstance(retry, dict) and "unknown" in retry:
             yield problem((*here, "retry", "unknown"),
                           "applies to send steps only: a live-call check has no side effect "
                           "and is always retried")
+
+
+def _listening_problems(wait: dict[str, Any], here: JsonPath, data: dict[str, Any],
+                        problem: Callable[..., tuple[JsonPath, Problem, bool]]
+                        ) -> Iterator[tuple[JsonPath, Problem, bool]]:
+    """A listening wait whose parts cannot work together."""
+    if wait.get("barge") is True and "heard" not in wait:
+        yield problem((*here, "wait", "barge"), (
+            "barge ends the wait as soon as a phrase is heard: give the phrases in heard, "
+            "or remove barge"))
+    defaults: dict[str, Any] = data["listen"] if isinstance(data.get("listen"), dict) else {}
+    silence = _seconds(wait.get("silence", defaults.get("silence", DEFAULT_SILENCE)))
+    longest = _seconds(wait.get("max", DEFAULT_LISTEN_MAX))
+    if silence is not None and longest is not None and longest <= silence \
+            and MIN_SILENCE <= silence <= MAX_SILENCE:  # a bad silence is reported itself
+        yield problem((*here, "wait", "max" if "max" in wait else "silence"), (
+            f"max {format_seconds(longest)} leaves no time for the prompt: it must be longer "
+            f"than the silence that ends it ({format_seconds(silence)})"))
+    timeout = _seconds(data.get("timeout", 1800))
+    if longest is not None and timeout is not None and longest > timeout \
+            and longest <= MAX_WAIT and "max" in wait:
+        yield problem((*here, "wait", "max"), (
+            f"max {format_seconds(longest)} is past the flow's timeout of "
+            f"{format_seconds(timeout)}; raise timeout or lower max"))
+    heard = wait.get("heard")
+    phrases = [heard] if isinstance(heard, str) else heard if isinstance(heard, list) else []
+    seen: dict[str, int] = {}
+    for index, phrase in enumerate(phrases):
+        if not isinstance(phrase, str):
+            continue
+        words = normal_phrase(phrase)
+        where = (*here, "wait", "heard") if isinstance(heard, str) else \
+            (*here, "wait", "heard", index)
+        if words in seen:
+            yield problem(where, f"'{phrase}' is the same phrase as number {seen[words] + 1} "
+                                 "(case and punctuation do not count)")
+        seen.setdefault(words, index)
+
+
+def normal_phrase(phrase: str) -> str:
+    """A phrase as the recognizer compares it: lowercase, punctuation gone, single spaces."""
+    kept = "".join(c if c.isalnum() or c == "'" else " " for c in phrase.lower())
+    return " ".join(kept.split())
 
 
 def _timeline_problems(flow: Flow) -> Iterator[Problem]:
@@ -266,6 +327,7 @@ def _build(source: Source) -> Flow:
         variables[name] = Variable(name=name, pattern=spec.get("pattern"),
                                    secret=spec.get("secret", False), env=spec.get("env"),
                                    default=spec.get("default"), line=line, column=column)
+    listen: dict[str, Any] = data.get("listen") or {}
     steps: list[Step] = []
     for index, spec in enumerate(data["steps"]):
         line, column = source.where(("steps", index))
@@ -276,8 +338,17 @@ def _build(source: Source) -> Flow:
                               retry=_retry(spec.get("retry"), flow_retry), **common))
         elif "wait" in spec:
             wait = spec["wait"]
-            if isinstance(wait, dict):
+            if isinstance(wait, dict) and "until" in wait:
                 steps.append(Wait(until=seconds(wait["until"]), **common))
+            elif isinstance(wait, dict):
+                heard = wait.get("heard", [])
+                phrases = [heard] if isinstance(heard, str) else heard
+                steps.append(Listen(
+                    silence=seconds(wait.get("silence", listen.get("silence",
+                                                                  DEFAULT_SILENCE))),
+                    max=seconds(wait.get("max", DEFAULT_LISTEN_MAX)),
+                    heard=tuple(normal_phrase(p) for p in phrases),
+                    barge=wait.get("barge", False), **common))
             else:
                 steps.append(Wait(seconds=seconds(wait), **common))
         else:
@@ -298,4 +369,5 @@ def _build(source: Source) -> Flow:
         description=data.get("description"), leg=leg,
         tone=seconds(data.get("tone", 0.25)), gap=seconds(data.get("gap", 0)),
         timeout=seconds(data.get("timeout", 1800)), retry=flow_retry, variables=variables,
+        track=listen.get("track", "inbound"),
     )

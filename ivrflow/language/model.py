@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Leg = Literal["aleg", "bleg", "both"]
+Track = Literal["inbound", "outbound", "both"]
+DEFAULT_SILENCE = 1.2
+DEFAULT_LISTEN_MAX = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,25 @@ class Wait(StepBase):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Listen(StepBase):
+    """Wait for the IVR: until its prompt ends (speech heard since the step began, then
+    `silence` of quiet), and with `heard`, until one of the phrases was recognised and
+    that prompt ended (with `barge`, as soon as a phrase is recognised); at most `max`.
+
+    `heard` holds the phrases as the recognizer compares them: lowercase words, digits
+    and apostrophes, single spaces, the punctuation dropped."""
+
+    silence: float
+    max: float
+    heard: tuple[str, ...] = ()
+    barge: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "wait"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Send(StepBase):
     """Send `digits` (a template that may hold ${name} references) on `leg`."""
 
@@ -84,7 +106,7 @@ class ConfirmLive(StepBase):
         return "confirm_live"
 
 
-Step = Wait | Send | ConfirmLive
+Step = Wait | Listen | Send | ConfirmLive
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +135,12 @@ class Flow:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     variables: Mapping[str, Variable] = field(default_factory=dict)
     expect: Expect | None = None
+    track: Track = "inbound"  # the audio the listening waits hear
+
+    @property
+    def listens(self) -> bool:
+        """Whether any step is a listening wait (the run then needs the call's audio)."""
+        return any(isinstance(step, Listen) for step in self.steps)
 
     @property
     def secrets(self) -> frozenset[str]:

@@ -33,6 +33,7 @@ from ivrflow.errors import Problem
 from ivrflow.language.yamlsource import JsonPath, Source, Trap
 
 ACTIONS = ("wait", "send", "confirm_live")
+LISTENING = ("silence", "heard", "max", "barge")  # the keys of a listening wait
 
 
 def schema_text(name: str = "flow.schema.json") -> str:
@@ -229,6 +230,10 @@ def _explain(error: ValidationError, source: Source) -> Iterator[tuple[JsonPath,
             yield (*path, key), _unknown_key_message(where, key, allowed), True
     elif kind == "minItems" and path == ("steps",):
         yield path, "steps is empty: a flow needs at least one step", False
+    elif kind == "minItems":
+        yield path, f"{where} is empty: it needs at least {rule} item(s)", False
+    elif kind == "maxItems":
+        yield path, f"{where} has {len(value)} items; the limit is {rule}", False
     elif kind == "pattern":
         yield path, _pattern_message(path, value, rule, hint), False
     elif kind in ("minimum", "exclusiveMinimum"):
@@ -355,8 +360,21 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
                     False
             return
         chosen: int | None = ACTIONS.index(present[0])
+    elif path[-1:] == ("wait",) and isinstance(value, dict) and "until" in value and any(
+            key in value for key in LISTENING):
+        keys = ", ".join(key for key in value if key in LISTENING)
+        yield path, (f"{label(path)}: until waits for a time, {keys} for the IVR; a wait does "
+                     "one of them: split it into two waits"), False
+        return
+    elif error.validator == "anyOf" and by_branch and all(
+            e.validator == "required" for errors in by_branch.values() for e in errors):
+        hint = error.schema.get("x-hint", "") if isinstance(error.schema, dict) else ""
+        yield path, f"{label(path)}: {hint}", False  # none of the keys one of which it needs
+        return
     else:
-        chosen = _closest_branch(by_branch)
+        branches = error.schema.get(str(error.validator), []) \
+            if isinstance(error.schema, dict) else []
+        chosen = _closest_branch(by_branch, branches, value)
     if chosen is None:
         hint = error.schema.get("x-hint", "") if isinstance(error.schema, dict) else ""
         if value is None:
@@ -370,10 +388,25 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
         yield path, f"{label(path)}: ambiguous value", False  # pragma: no cover
 
 
-def _closest_branch(by_branch: dict[int, list[ValidationError]]) -> int | None:
-    """The branch whose type fits the value (a mapping for `{until: ..}`, else the scalar one)."""
-    for index in sorted(by_branch):
-        errors = by_branch[index]
-        if not any(e.validator in ("type", "const") and not e.relative_path for e in errors):
-            return index
-    return None
+def _closest_branch(by_branch: dict[int, list[ValidationError]], branches: list[Any],
+                    value: Any) -> int | None:
+    """The branch whose type fits the value (a mapping or a scalar) and, among mappings,
+    the one that knows most of its keys (`{until: ..}` or a listening wait); the first on
+    a tie."""
+    fitting = [index for index in sorted(by_branch)
+               if not any(e.validator in ("type", "const") and not e.relative_path
+                          for e in by_branch[index])]
+    if not fitting:
+        return None
+
+    def known(index: int) -> float:
+        """Keys of the value the branch knows; a near miss (a typo) counts half."""
+        branch = branches[index] if index < len(branches) else {}
+        names = list(branch.get("properties", {})) if isinstance(branch, dict) else []
+        if not isinstance(value, dict):
+            return 0
+        return sum(1.0 if key in names else
+                   0.5 if difflib.get_close_matches(str(key), names, 1, 0.6) else 0.0
+                   for key in value)
+
+    return max(fitting, key=lambda index: (known(index), -index))

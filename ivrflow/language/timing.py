@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ivrflow.language.digits import playback
-from ivrflow.language.model import Flow, Send, Step, Wait
+from ivrflow.language.model import Flow, Listen, Send, Step, Wait
 
 __all__ = ["earliest_start", "playback", "timeline", "wait_end"]
 
@@ -19,13 +19,17 @@ def earliest_start(flow: Flow, step: Step, previous_end: float,
     two actions (send or confirm_live): it is not added to explicit waits, which are
     silence already; it only lengthens the pause when the waits in between are shorter.
     """
-    if isinstance(step, Wait) or last_action_end is None:
+    if isinstance(step, (Wait, Listen)) or last_action_end is None:
         return previous_end
     return max(previous_end, last_action_end + flow.gap)
 
 
-def wait_end(step: Wait, start: float) -> float:
-    """Offset at which a wait that began at `start` is over."""
+def wait_end(step: Wait | Listen, start: float) -> float:
+    """Offset at which a wait that began at `start` is over; for a listening wait, the
+    earliest: after its silence (the IVR must have been quiet that long), or at once for
+    one that barges in on a phrase."""
+    if isinstance(step, Listen):
+        return start if step.barge else start + step.silence
     if step.until is not None:
         return max(start, step.until)
     return start + (step.seconds or 0.0)
@@ -33,7 +37,8 @@ def wait_end(step: Wait, start: float) -> float:
 
 def timeline(flow: Flow, digits_of: Callable[[Send], str]
              ) -> Iterator[tuple[Step, float, float]]:
-    """(step, start, end) for every step, with instant API answers and a call live at once.
+    """(step, start, end) for every step, with instant API answers and a call live at once,
+    and listening waits as short as they can be (so every offset after one is the earliest).
 
     `digits_of` gives what a send plays (resolved digits for a plan, the literal part for
     a lower bound before variables are known).
@@ -42,7 +47,7 @@ def timeline(flow: Flow, digits_of: Callable[[Send], str]
     last_action_end: float | None = None
     for step in flow.steps:
         start = earliest_start(flow, step, previous_end, last_action_end)
-        if isinstance(step, Wait):
+        if isinstance(step, (Wait, Listen)):
             end = wait_end(step, start)
         else:
             end = start
