@@ -7,6 +7,9 @@
     ├── CallNotLive              3: the call is not live or has ended
     └── AuthRefused              4: the API refused the credentials
 
+Exit code 5 (NOT_HEARD) has no exception: a listening wait ends the flow with it when the
+IVR did not say what the recipe expected (or said nothing, or never stopped).
+
 Every message is written for the person at the terminal: what failed, where, and what
 to do. None may carry a secret value.
 """
@@ -25,6 +28,7 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 2
     CALL_NOT_LIVE = 3
     AUTH_REFUSED = 4
+    NOT_HEARD = 5
     INTERRUPTED = 130
 
 

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, Clock, MonotonicClock
+from ivrflow.engine.ears import AudioLost, Ears, Prompt
 from ivrflow.engine.events import Event, Listener, RunResult, StepRecord
 from ivrflow.engine.retrying import DeadlineReached, RetryHook, TryAgain, with_retries
 from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.language.durations import format_seconds
 from ivrflow.language.model import ConfirmLive, Flow, Listen, Send, Step, Wait
+from ivrflow.language.plan import listen_detail
 from ivrflow.language.timing import earliest_start, playback, wait_end
 from ivrflow.language.variables import Bindings
 from ivrflow.transport.base import (
@@ -60,6 +62,14 @@ class _NoAnswer(Exception):
         self.started = started
 
 
+def _transcript(prompt: Prompt) -> str:
+    """What was heard, for a message: the words with their times, or that there were none."""
+    if not prompt.transcript:
+        return "no words recognised" if prompt.speech_began is not None else "no speech"
+    words = "; ".join(f"'{w.text}'" for w in prompt.transcript[-5:])
+    return f"hearing {words}"
+
+
 class _Late(Exception):
     """An awaited piece of work was abandoned at its deadline."""
 
@@ -69,23 +79,29 @@ StopReason = Callable[[], "tuple[str, int, str] | None"]
 
 async def run_flow(flow: Flow, bindings: Bindings, transport: Transport, call: str, *,
                    clock: Clock | None = None, listener: Listener | None = None,
-                   stop_reason: StopReason | None = None) -> RunResult:
+                   stop_reason: StopReason | None = None, ears: Ears | None = None
+                   ) -> RunResult:
     """Run `flow` on `call` and return how it went; never raises for API or call trouble.
+
+    `ears` hear the IVR for the listening waits (ivrflow.engine.ears); a flow that has
+    such waits and no ears is refused (InvalidInput) before anything is sent.
 
     Cancelling the task that awaits this stops the flow at once: nothing more is sent, and
     the result says "interrupted" (a send that was in flight is of unknown outcome), or
     what `stop_reason()` says when it gives (outcome, exit code, reason).
     """
-    refuse_listening(flow)
+    if ears is None:
+        refuse_listening(flow)
     run = _Run(flow, bindings, transport, call,
                clock or MonotonicClock(spin=SINGLE_FLOW_SPIN), listener)
     run.stop_reason = stop_reason
+    run.ears = ears
     return await run.run()
 
 
 def refuse_listening(flow: Flow) -> None:
-    """Listening waits are validated and planned, but cannot run yet: refuse them before
-    anything is sent (InvalidInput, exit 2), at the first one."""
+    """A flow with listening waits needs the call's audio, which this command cannot
+    hear yet: refused before anything is sent (InvalidInput, exit 2), at the first one."""
     for step in flow.steps:
         if isinstance(step, Listen):
             raise InvalidInput(
@@ -109,6 +125,7 @@ class _Run:
         self.maybe_played = False  # an attempt of the current send had an unknown outcome
         self.stop_reason: StopReason | None = None
         self.sending = False  # a request has begun and not yet been answered or abandoned
+        self.ears: Ears | None = None
 
     # -- time ---------------------------------------------------------------------------
 
@@ -265,6 +282,8 @@ class _Run:
             self.emit("step_started", step, wait=end - start)
             await self.sleep_to(end, step)
             return end
+        if isinstance(step, Listen):
+            return await self.listen(step, record, start)
         if isinstance(step, Send):
             record.detail = self.bindings.shown(step)
             self.emit("step_started", step, digits=record.detail, leg=step.leg)
@@ -279,6 +298,57 @@ class _Run:
         self.emit("step_started", step, timeout=step.timeout, interval=step.interval)
         await self.confirm_live(step, record)
         return self.offset()
+
+    async def listen(self, step: Listen, record: StepRecord, start: float) -> float:
+        """Wait for the IVR's prompt (and phrase); return the offset at which it ended."""
+        assert self.ears is not None
+        record.detail = listen_detail(step)
+        self.emit("step_started", step, wait=step.max, silence=step.silence,
+                  heard=list(step.heard), barge=step.barge)
+        deadline = min(self.t0 + start + step.max, self.deadline)
+        try:
+            prompt = await self.ears.prompt(silence=step.silence, phrases=step.heard,
+                                            barge=step.barge, deadline=deadline)
+        except AudioLost as lost:
+            raise _Stop("failed", ExitCode.STEP_FAILED,
+                        f"the IVR could not be heard: {lost.reason}; nothing more was "
+                        "sent") from None
+        if prompt.speech_began is not None:
+            self.emit("speech_started", step, at=self._at(prompt.speech_began))
+        if prompt.transcript or prompt.phrase:
+            self.emit("heard", step, phrase=prompt.phrase,
+                      transcript=[{"t": self._at(w.t), "text": w.text}
+                                  for w in prompt.transcript])
+        if prompt.ended:
+            self.emit("prompt_ended", step, speech_ended=self._at(prompt.speech_ended))
+        outcome = self._judge(step, prompt, min(step.max, self.flow.timeout - start))
+        if outcome is not None:
+            raise _Stop("not_heard", ExitCode.NOT_HEARD, outcome)
+        return self.offset()
+
+    def _at(self, clock_time: float | None) -> float | None:
+        return None if clock_time is None else round(max(0.0, clock_time - self.t0), 3)
+
+    def _judge(self, step: Listen, prompt: Prompt, allowed: float) -> str | None:
+        """Why what was heard does not do for the step (None: it does); `allowed`: how
+        long the wait could last."""
+        longest = format_seconds(allowed)
+        if step.heard and prompt.phrase is None:
+            said = _transcript(prompt)
+            expected = " or ".join(f"'{p}'" for p in step.heard)
+            if prompt.ended:
+                return (f"the IVR did not say {expected}: its prompt ended after {said}; "
+                        "nothing more was sent")
+            return (f"the IVR did not say {expected} within {longest} ({said}); nothing "
+                    "more was sent")
+        if step.heard and (prompt.ended or step.barge):
+            return None
+        if prompt.ended:
+            return None
+        if prompt.speech_began is None:
+            return f"the IVR said nothing within {longest}; nothing more was sent"
+        return (f"the IVR's prompt had not ended after {longest} (no "
+                f"{format_seconds(step.silence)} of silence); nothing more was sent")
 
     def fail(self, step: Step, record: StepRecord, stop: _Stop) -> _Stop:
         if isinstance(step, Send) and self.maybe_played and MAYBE not in stop.reason:

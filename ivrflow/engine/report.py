@@ -121,6 +121,9 @@ class HumanReporter:
             self.write(*self.step_line(event))
             if fields.get("outcome") != "ok" and fields.get("reason"):
                 self.write(f"{'':>9}  {fields['reason']}")
+        elif event.type == "heard" and self.verbosity >= 0:
+            words = "; ".join(f"+{w['t'] or 0:.1f}s '{w['text']}'" for w in fields["transcript"])
+            self.write((f"{event.t:>8.3f}s  {event.step}/{self.total}  heard {words}", "dim"))
         elif event.type == "flow_finished":
             self.write(self.summary(event))
 
