@@ -21,6 +21,7 @@ from __future__ import annotations
 import email.utils
 import errno
 import json
+import re
 import socket
 import ssl
 import time
@@ -36,11 +37,14 @@ from ivrflow.transport.base import (
     LiveOutcome,
     Rejected,
     SendOutcome,
+    StreamOutcome,
+    StreamStarted,
     Transient,
     Unknown,
 )
 
 MAX_RETRY_AFTER = 60.0
+STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # Vobiz's answers are a few hundred bytes; anything past this is not an answer to read.
 MAX_BODY = 8 * 1024
 MAX_DETAIL = 200
@@ -81,18 +85,39 @@ def send_outcome(got: Answer | NoAnswer, token: str) -> SendOutcome:
     return classify(got, safe=False, token=token)
 
 
-def live_outcome(got: Answer | NoAnswer, token: str) -> LiveOutcome:
-    """What a live-call lookup's answer means; it has no side effect, so any failure
-    without an answer may be retried."""
+def idempotent_outcome(got: Answer | NoAnswer, token: str) -> LiveOutcome:
+    """What the answer to a request that may be repeated means (a GET, a DELETE): any
+    failure without an answer may be retried."""
     if isinstance(got, NoAnswer):
         return Transient(None, got.reason)
-    outcome = classify(got, safe=True, token=token)
+    return classify(got, safe=True, token=token)
+
+
+def live_outcome(got: Answer | NoAnswer, token: str) -> LiveOutcome:
+    """What a live-call lookup's answer means: a 2xx whose body names a state other than
+    in-progress is a call gone."""
+    outcome = idempotent_outcome(got, token)
     if isinstance(outcome, Accepted):
+        assert isinstance(got, Answer)
         state = live_state(got.body)
         if state is not None:
             return CallGone(got.status, "the call's status is not in-progress",
                             detail=clean_detail(state, token))
     return outcome
+
+
+def stream_outcome(got: Answer | NoAnswer, token: str) -> StreamOutcome:
+    """What starting an audio stream's answer means. Starting one twice does no harm on
+    the call, but a stream may have started all the same: the run stops every stream of
+    the call when it ends, so an unknown start is no risk either."""
+    outcome = send_outcome(got, token)
+    if not isinstance(outcome, Accepted):
+        return outcome
+    assert isinstance(got, Answer)
+    data = _json(got.body)
+    stream = data.get("stream_id") if isinstance(data, dict) else None
+    valid = isinstance(stream, str) and STREAM_ID.fullmatch(stream) is not None
+    return StreamStarted(got.status, stream if valid else None)
 
 
 def classify(answer: Answer, *, safe: bool, token: str = "") -> SendOutcome:

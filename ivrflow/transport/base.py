@@ -68,8 +68,17 @@ class Unknown:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    """2xx to starting an audio stream; `stream_id` None: the answer did not say which."""
+
+    status: int
+    stream_id: str | None
+
+
 SendOutcome = Accepted | Rejected | AuthDenied | CallGone | Transient | Unknown
 LiveOutcome = Accepted | Rejected | AuthDenied | CallGone | Transient | Unknown
+StreamOutcome = StreamStarted | Rejected | AuthDenied | CallGone | Transient | Unknown
 
 
 class Transport(Protocol):

@@ -22,8 +22,15 @@ from ivrflow._version import __version__
 from ivrflow.errors import InvalidInput
 from ivrflow.language.model import Leg
 from ivrflow.transport.aiohttp_engine import AiohttpEngine
-from ivrflow.transport.answers import REQUEST_HEADERS, live_outcome, send_outcome
-from ivrflow.transport.base import LiveOutcome, SendOutcome
+from ivrflow.transport.answers import (
+    REQUEST_HEADERS,
+    STREAM_ID,
+    idempotent_outcome,
+    live_outcome,
+    send_outcome,
+    stream_outcome,
+)
+from ivrflow.transport.base import LiveOutcome, SendOutcome, StreamOutcome
 from ivrflow.transport.checks import (
     DEFAULT_API_URL,
     check_api_url,
@@ -90,3 +97,21 @@ class VobizTransport:
     async def live(self, call: str) -> LiveOutcome:
         got = await self._http.ask("GET", self._call_path(call), params={"status": "live"})
         return live_outcome(got, self._token)
+
+    async def start_stream(self, call: str, service_url: str, *, track: str,
+                           content_type: str = "audio/x-l16;rate=8000") -> StreamOutcome:
+        """Ask Vobiz to fork the call's audio (`track`) to `service_url`, one way."""
+        got = await self._http.ask("POST", self._call_path(call) + "Stream/", body={
+            "service_url": service_url, "audio_track": track, "bidirectional": False,
+            "content_type": content_type})
+        return stream_outcome(got, self._token)
+
+    async def stop_stream(self, call: str, stream_id: str | None) -> LiveOutcome:
+        """Stop the stream `stream_id` of the call, or every stream of it (None)."""
+        path = self._call_path(call) + "Stream/"
+        if stream_id is not None:
+            if not STREAM_ID.fullmatch(stream_id):
+                raise InvalidInput("invalid stream id")
+            path += f"{stream_id}/"
+        got = await self._http.ask("DELETE", path)
+        return idempotent_outcome(got, self._token)

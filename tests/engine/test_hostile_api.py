@@ -57,6 +57,7 @@ class Server:
 
     port: int = 0
     heads: list[bytes] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
     connections: int = 0
     written: int = 0
     hung_up: int = 0  # writes that failed because the client had closed the connection
@@ -96,7 +97,7 @@ async def _serve(answer: Answer, server: Server, tasks: set[asyncio.Task[Any]],
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
-            await reader.readexactly(length)
+            server.bodies.append(await reader.readexactly(length))
             if not await answer(server, reader, writer):
                 break
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
