@@ -5,7 +5,9 @@
 - `percentile`, `summary`: the statistics every script reports;
 - `send_flow_text`, `pinned_flow_text`: flow recipes the benchmarks run;
 - `machine`: cores, memory, Python and package versions, for RESULTS.md;
-- `emit`: print a script's result, as JSON with `--json` (what run_all.py reads).
+- `emit`: print a script's result, as JSON with `--json` (what run_all.py reads);
+- `cpu_busy`, `proc_cpu`, `Load`: how busy the machine was, and with what, during a
+  measurement (other work on a 2-core machine is part of every figure).
 
 Every script that uses this runs from the repository root as `python bench/NAME.py`, so
 `import benchlib` finds this file next to it.
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -120,7 +123,7 @@ def pinned_flow_text(untils: list[float], name: str = "bench-pinned") -> str:
     return f"version: 1\nname: {name}\ntone: 0\nsteps:\n{steps}"
 
 
-PACKAGES = ["ivrflow", "httpx", "httpcore", "h11", "anyio", "aiohttp", "httpx-aiohttp",
+PACKAGES = ["ivrflow", "httpx", "httpcore", "h11", "anyio", "aiohttp", "uvloop",
             "vobiz-python", "requests", "urllib3", "check-jsonschema", "jsonschema",
             "PyYAML", "ruamel.yaml"]
 
@@ -171,3 +174,42 @@ def rss_bytes() -> int:
     """This process's resident set size now, from /proc/self/statm."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_busy() -> tuple[float, float]:
+    """Seconds of CPU the whole machine has spent busy, and stolen, since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far; 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Load:
+    """The machine's load over a measurement: `Load()` at its start, `.done(ours)` at its
+    end with the CPU seconds the measurement's own processes used meanwhile. Gives the
+    load averages and the cores that other processes kept busy (machine busy time less
+    ours, per wall second)."""
+
+    def __init__(self) -> None:
+        self.began = time.perf_counter()
+        self.busy0, self.steal0 = cpu_busy()
+        self.loadavg0 = os.getloadavg()
+
+    def done(self, ours: float) -> dict[str, float]:
+        seconds = max(1e-9, time.perf_counter() - self.began)
+        busy, steal = cpu_busy()
+        return {"seconds": seconds,
+                "other_cores": max(0.0, (busy - self.busy0) - ours) / seconds,
+                "stolen_cores": (steal - self.steal0) / seconds,
+                "loadavg_1m_before": self.loadavg0[0],
+                "loadavg_1m_after": os.getloadavg()[0]}

@@ -1,32 +1,33 @@
-"""Which httpx exception each transport raises when the connection fails, and what follows.
+"""What each of ivrflow's two HTTP engines makes of every fault: they must agree.
 
     python bench/transport_errors.py [--json]
 
-ivrflow's safety rests on telling "nothing was delivered" (retry is safe) from "outcome
-unknown" (the digits may have played; never resend). VobizTransport decides that from
-the httpx exception class alone: ConnectError / ConnectTimeout / PoolTimeout mean
-nothing was delivered; ReadTimeout, RemoteProtocolError and other transport errors mean
-unknown. So a transport under httpx must raise the class httpx's own transport raises.
-For each transport in `transports.py` (httpx's own, httpx-aiohttp as shipped, and the
-library's: what VobizTransport builds itself, today httpx over ivrflow's remapping
-`SafeAiohttpTransport`), each case below is run three ways:
-
-1. `client.post(...)` on the DTMF path: the exception class (and its cause);
-2. `VobizTransport.send_digits(...)` over that transport: the outcome ivrflow makes of it;
-3. (dropped connection only) a whole flow, `send: '1'` with 3 attempts, through
-   `run_flow`: how many times the sandbox played the digits.
+ivrflow's safety rests on telling "nothing was delivered" (Transient: a retry is safe)
+from "outcome unknown" (Unknown: the digits may have played; never resent). Each engine
+(transports.py: `library`, aiohttp asked directly, the default; `library-httpx`, httpx
+over its own transport) sorts what it met into the shared answer rules
+(ivrflow/transport/answers.py). For each case below, `VobizTransport.send_digits` runs
+once per engine, each on a fresh transport, and the two outcomes are compared whole
+(class, status, ivrflow's reason, Retry-After, the API's explanation). Then a whole
+flow, `send: '1'` with 3 attempts, runs through `run_flow` against a sandbox that drops
+the first DTMF request, per engine: how many times the sandbox played the digits (it must
+be once: the outcome is unknown, never resent).
 
 Cases, each against a fresh server on 127.0.0.1:
 - refused: a port nobody listens on;
 - dropped, fresh / reused connection: `python -m ivrflow.sandbox --drop N` reads the
-  whole request, then closes without answering (it counts the digits as played); the
-  reused case first makes a live-call GET on the same keep-alive connection;
+  whole request, then closes without answering; the reused case first makes a live-call
+  GET on the same keep-alive connection;
 - read timeout: `--latency 2` with a 0.3 s read timeout;
-- pool timeout: `--latency 1`, a pool of one connection busy, a 0.2 s pool timeout;
+- pool timeout: `--latency 1`, a pool of one connection busy with a live-call GET, a
+  0.2 s pool timeout (and a 5 s read timeout, so the GET holds the connection throughout);
+- 500 / 503 / 429: `--fail 500`, `--fail 503`, `--rate-limit 1:2`;
 - malformed answer: a raw TCP server here (a thread on 127.0.0.1) that reads the request
   and answers `HTTP/1.1 2O2 Accepted` (not a status line), then closes;
 - answer cut short: the same server answers 202 with `Content-Length: 200` and closes
-  after a few bytes of the body.
+  after a few bytes of the body (a 2xx whose body is cut short is still done).
+
+Exit 1 if the engines disagree on any case, or a dropped send was played twice.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import benchlib
@@ -48,12 +51,18 @@ import transports
 from ivrflow.engine.interpreter import run_flow
 from ivrflow.language.loader import parse_flow
 from ivrflow.language.variables import resolve
+from ivrflow.transport.vobiz import VobizTransport
 
 TIMEOUT = httpx.Timeout(connect=1.0, read=0.3, write=1.0, pool=0.2)
-NAMES = ("httpx-default", "httpx-aiohttp", "library")
+# The pool case: the blocker's request must outlive the send's pool wait, so its read
+# timeout is long (with 0.3 s it would give the connection up about when the send's
+# 0.2 s pool wait ends, and which comes first would be a race).
+POOL_CASE_TIMEOUT = httpx.Timeout(connect=1.0, read=5.0, write=1.0, pool=0.2)
+NAMES = transports.VARIANTS  # ("library", "library-httpx")
 AUTH_ID, AUTH_TOKEN = "MA_SANDBOX", "sandbox-token"
 RETRY_FLOW = "version: 1\nname: drop-retry\ntone: 0\nretry: {attempts: 3, backoff: 100ms}\n" \
              "steps:\n  - send: '1'\n"
+CASE_LIMIT = 20.0  # seconds for one case on one engine
 
 
 def closed_port() -> int:
@@ -106,29 +115,12 @@ class GarbageServer:
         self.sock.close()
 
 
-def describe(exc: BaseException) -> str:
-    """`httpx.ConnectError`, and the aiohttp exception it was made from, if any."""
-    name = f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
-    cause, seen = exc.__cause__, 0
-    while cause is not None and seen < 10:  # the first aiohttp exception in the chain
-        if type(cause).__module__.startswith("aiohttp"):
-            return f"{name} (from aiohttp.{type(cause).__name__})"
-        cause, seen = cause.__cause__, seen + 1
-    return name
-
-
-def dtmf_path(call: str) -> str:
-    return f"/api/v1/Account/{AUTH_ID}/Call/{call}/DTMF/"
-
-
 @contextlib.asynccontextmanager
-async def occupied(client: httpx.AsyncClient, call: str, busy: bool) -> AsyncIterator[None]:
-    """With `busy`, a slow request holds the pool's only connection meanwhile."""
+async def occupied(transport: VobizTransport, call: str, busy: bool) -> AsyncIterator[None]:
+    """With `busy`, a slow live-call request holds the pool's only connection meanwhile."""
     blocker = None
     if busy:
-        blocker = asyncio.create_task(client.get(
-            f"/api/v1/Account/{AUTH_ID}/Call/{call}-busy/", params={"status": "live"},
-            timeout=httpx.Timeout(5.0)))
+        blocker = asyncio.create_task(transport.live(f"{call}-busy"))
         await asyncio.sleep(0.1)
     try:
         yield
@@ -138,40 +130,27 @@ async def occupied(client: httpx.AsyncClient, call: str, busy: bool) -> AsyncIte
                 await blocker
 
 
-async def raw_post(name: str, url: str, call: str, warm: bool = False,
-                   busy: bool = False) -> str:
-    """What `client.post` raises (or answers) on the DTMF path."""
-    client = transports.BUILDERS[name](url, AUTH_ID, AUTH_TOKEN, 1 if busy else 10, TIMEOUT)
-    async with client:
-        if warm:
-            await client.get(f"/api/v1/Account/{AUTH_ID}/Call/{call}/",
-                             params={"status": "live"})
-        async with occupied(client, call, busy):
-            try:
-                response = await client.post(dtmf_path(call),
-                                             json={"digits": "1", "leg": "aleg"})
-                return f"HTTP {response.status_code}"
-            except Exception as exc:
-                return describe(exc)
-
-
-async def adapter_outcome(name: str, url: str, call: str, warm: bool = False,
-                          busy: bool = False) -> str:
-    """What VobizTransport.send_digits makes of the same failure."""
+async def outcome(name: str, url: str, call: str, warm: bool = False,
+                  busy: bool = False) -> dict[str, str]:
+    """What VobizTransport.send_digits makes of the failure, on engine `name`."""
     async with transports.vobiz(name, url, AUTH_ID, AUTH_TOKEN, 1 if busy else 10,
-                                TIMEOUT) as transport:
-        client = transport._client
+                                POOL_CASE_TIMEOUT if busy else TIMEOUT) as transport:
         if warm:
             await transport.live(call)
-        async with occupied(client, call, busy):
+        async with occupied(transport, call, busy):
             try:
-                outcome = await transport.send_digits(call, "1", "aleg")
+                got = await asyncio.wait_for(transport.send_digits(call, "1", "aleg"),
+                                             CASE_LIMIT)
             except Exception as exc:
-                return f"raises {describe(exc)} (escapes the adapter)"
-    kind = type(outcome).__name__
-    meaning = {"Transient": "nothing delivered: may retry",
-               "Unknown": "outcome unknown: never resent"}.get(kind, "")
-    return f"{kind}: {getattr(outcome, 'message', '')}" + (f" [{meaning}]" if meaning else "")
+                return {"kind": "escapes the adapter",
+                        "message": f"{type(exc).__module__}.{type(exc).__name__}",
+                        "fields": "{}"}
+    fields = dataclasses.asdict(got)
+    message = str(fields.get("message") or f"HTTP {fields.get('status')}")
+    if fields.get("retry_after") is not None:
+        message += f" (retry after {fields['retry_after']:g}s)"
+    return {"kind": type(got).__name__, "message": message,
+            "fields": json.dumps(fields, sort_keys=True)}
 
 
 async def flow_over_drop(name: str, box: benchlib.SandboxProcess) -> dict[str, Any]:
@@ -189,7 +168,9 @@ def heard_after(box: benchlib.SandboxProcess, before: int) -> int:
     return box.heard - before
 
 
-Case = Callable[[str, str, str], Awaitable[str]]
+MEANING = {"Transient": "nothing delivered: may retry",
+           "Unknown": "outcome unknown: never resent",
+           "Accepted": "done", "Rejected": "rejected"}
 
 
 def main() -> int:
@@ -197,58 +178,56 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    rows: dict[str, dict[str, dict[str, str]]] = {}
+    cases: dict[str, dict[str, dict[str, str]]] = {}
     flows: dict[str, dict[str, Any]] = {}
 
-    def record(case: str, name: str, raw: str, adapter: str) -> None:
-        rows.setdefault(case, {})[name] = {"exception": raw, "ivrflow": adapter}
+    def case(label: str, url: str, call: str, **kw: bool) -> None:
+        cases[label] = {name: asyncio.run(outcome(name, url, f"{name}-{call}", **kw))
+                        for name in NAMES}
 
-    refused = f"http://127.0.0.1:{closed_port()}"
-    for name in NAMES:
-        record("refused", name, asyncio.run(raw_post(name, refused, "c1")),
-               asyncio.run(adapter_outcome(name, refused, "c1")))
+    case("refused", f"http://127.0.0.1:{closed_port()}", "c1")
     with benchlib.SandboxProcess("--drop", "100") as box:
-        for name in NAMES:
-            record("dropped (fresh connection)", name,
-                   asyncio.run(raw_post(name, box.url, f"{name}-d1")),
-                   asyncio.run(adapter_outcome(name, box.url, f"{name}-d2")))
-            record("dropped (reused connection)", name,
-                   asyncio.run(raw_post(name, box.url, f"{name}-d3", warm=True)),
-                   asyncio.run(adapter_outcome(name, box.url, f"{name}-d4", warm=True)))
+        case("dropped (fresh connection)", box.url, "d1")
+        case("dropped (reused connection)", box.url, "d2", warm=True)
     for name in NAMES:
         with benchlib.SandboxProcess("--drop", "1") as box:
             flows[name] = asyncio.run(flow_over_drop(name, box))
             flows[name]["heard"] = heard_after(box, 0)
     with benchlib.SandboxProcess("--latency", "2") as box:
-        for name in NAMES:
-            record("read timeout", name, asyncio.run(raw_post(name, box.url, "t1")),
-                   asyncio.run(adapter_outcome(name, box.url, "t2")))
+        case("read timeout", box.url, "t1")
     with benchlib.SandboxProcess("--latency", "1") as box:
-        for name in NAMES:
-            record("pool timeout", name, asyncio.run(raw_post(name, box.url, "p1", busy=True)),
-                   asyncio.run(adapter_outcome(name, box.url, "p2", busy=True)))
-    for case, answer in (("malformed answer", BROKEN_STATUS),
-                         ("answer cut short", CUT_BODY)):
+        case("pool timeout", box.url, "p1", busy=True)
+    for label, options in (("HTTP 500", ("--fail", "500:2")), ("HTTP 503", ("--fail", "503:2")),
+                           ("HTTP 429, Retry-After 2", ("--rate-limit", "2:2"))):
+        with benchlib.SandboxProcess(*options) as box:
+            case(label, box.url, "f1")
+    for label, answer in (("malformed answer", BROKEN_STATUS),
+                          ("answer cut short", CUT_BODY)):
         garbage = GarbageServer(answer)
         try:
-            for name in NAMES:
-                record(case, name, asyncio.run(raw_post(name, garbage.url, "g1")),
-                       asyncio.run(adapter_outcome(name, garbage.url, "g2")))
+            case(label, garbage.url, "g1")
         finally:
             garbage.stop()
 
+    # the whole outcome must match: class, status, reason, Retry-After, the API's detail
+    agree = {label: len({(o["kind"], o["fields"]) for o in by.values()}) == 1
+             for label, by in cases.items()}
+    once = all(row["heard"] == 1 for row in flows.values())
     lines = []
-    for case, by_name in rows.items():
-        lines.append(f"{case}:")
-        for name, row in by_name.items():
-            lines.append(f"  {name:<19} {row['exception']}\n  {'':<19} -> {row['ivrflow']}")
+    for label, by_name in cases.items():
+        lines.append(f"{label}: {'engines agree' if agree[label] else 'ENGINES DISAGREE'}")
+        for name, got in by_name.items():
+            lines.append(f"  {name:<14} {got['kind']}: {got['message']} "
+                         f"[{MEANING.get(got['kind'], '')}]")
     lines.append("a flow `send: '1'` with 3 attempts, first DTMF request dropped:")
     for name, row in flows.items():
-        lines.append(f"  {name:<19} {row['outcome']} after {row['attempts']} attempt(s); "
+        lines.append(f"  {name:<14} {row['outcome']} after {row['attempts']} attempt(s); "
                      f"digits played {row['heard']} time(s)")
-    benchlib.emit({"library": transports.describe_library(), "cases": rows,
-                   "drop_flow": flows}, args.json, "\n".join(lines))
-    return 0
+    benchlib.emit({"engines": {name: transports.describe(name) for name in NAMES},
+                   "cases": cases, "agree": agree, "all_agree": all(agree.values()),
+                   "drop_played_once": once, "drop_flow": flows}, args.json,
+                  "\n".join(lines))
+    return 0 if all(agree.values()) and once else 1
 
 
 if __name__ == "__main__":
