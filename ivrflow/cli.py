@@ -198,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="API base URL (default: $VOBIZ_API_URL or https://api.vobiz.ai)")
     run.add_argument("--sandbox", action="store_true",
                      help="run against a built-in sandbox API on 127.0.0.1 instead")
+    run.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT",
+                     help="with listening waits: where the call's audio stream is received "
+                          "(default 127.0.0.1:8765)")
+    run.add_argument("--stream-url", metavar="URL",
+                     help="with listening waits: the public wss:// address at which Vobiz "
+                          "reaches --listen (a tunnel or reverse proxy)")
     run.add_argument("--http-engine", choices=("aiohttp", "httpx"), default="aiohttp",
                      help="the HTTP client (default aiohttp, the fastest; httpx honours "
                           "HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE)")
@@ -447,7 +453,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = Options(json=args.json, batch=batch, concurrency=args.concurrency,
                       rate=args.rate, menu=menu, colour=colour_choice(args.color, sys.stderr),
                       verbosity=-1 if args.quiet else 1 if args.verbose else 0,
-                      engine=args.http_engine)
+                      engine=args.http_engine, listen=args.listen,
+                      stream_url=args.stream_url)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 

@@ -87,14 +87,13 @@ def test_a_listening_wait_counts_at_its_shortest_and_marks_what_follows() -> Non
     assert isinstance(steps, list) and steps[1]["earliest"] is True
 
 
-def test_run_refuses_listening_waits_before_anything_is_sent(tmp_path: Path) -> None:
-    """Until the call's audio can be heard, a listening flow is exit 2 from run (nothing
-    sent, no sandbox started), located at the first listening wait."""
+def test_run_refuses_listening_on_the_sandbox_before_anything_is_sent(tmp_path: Path) -> None:
+    """The sandbox cannot speak yet: a listening flow on it is exit 2 (nothing sent, no
+    sandbox started), located at the first listening wait."""
     flow = tmp_path / "l.yaml"
     flow.write_text(LISTENING, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "ivrflow", "run", str(flow), "--sandbox",
                            "--call", "c1"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
-    assert f"{flow}:7:5: step 1: this version of ivrflow checks and plans listening waits" \
-        in done.stderr
-    assert "sandbox" not in done.stderr and "send" not in done.stderr.split("waits")[0]
+    assert f"{flow}:7:5: step 1: the sandbox cannot speak yet" in done.stderr
+    assert "sandbox listening on" not in done.stderr and "heard" not in done.stderr

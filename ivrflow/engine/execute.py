@@ -19,7 +19,14 @@ from ivrflow.engine.batch import Job, batch_exit_code, run_batch
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, MonotonicClock
 from ivrflow.engine.collector import collector_off
 from ivrflow.engine.events import Listener, chain
-from ivrflow.engine.interpreter import refuse_listening, run_flow
+from ivrflow.engine.interpreter import run_flow
+from ivrflow.engine.listening import (
+    DEFAULT_LISTEN,
+    Listening,
+    StreamRefused,
+    call_audio,
+    check_listening,
+)
 from ivrflow.engine.pacing import Pacer
 from ivrflow.engine.ratelimit import GatedTransport, RateGate
 from ivrflow.engine.report import (
@@ -63,6 +70,8 @@ class Options:
     colour: bool | None = None  # None: decide from the terminal and the environment
     verbosity: int = 0  # -1 quiet (only failures), 0 normal, 1 verbose
     engine: Engine = "aiohttp"  # the HTTP engine (ivrflow.transport.vobiz)
+    listen: str = DEFAULT_LISTEN  # where the audio stream's listener runs
+    stream_url: str | None = None  # the public address at which Vobiz reaches it
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -92,16 +101,17 @@ def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> 
 def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: str | None,
                 sandbox: bool, environ: Mapping[str, str] | None = None) -> int:
     """Run `flow` on every job's call from the command line; return the exit code."""
-    refuse_listening(flow)
+    listening = check_listening(flow, calls=len(jobs), sandbox=sandbox,
+                                stream_url=options.stream_url, listen=options.listen)
     environ = os.environ if environ is None else environ
     target = None if sandbox else target_from_environment(api_url, environ)
-    return asyncio.run(_main(flow, jobs, options, target))
+    return asyncio.run(_main(flow, jobs, options, target, listening))
 
 
 async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
-                target: Target | None) -> int:
+                target: Target | None, listening: Listening | None = None) -> int:
     if target is not None:
-        return await _run(flow, jobs, options, target)
+        return await _run(flow, jobs, options, target, listening=listening)
     from ivrflow.sandbox import Sandbox, SandboxConfig
 
     menus = None
@@ -177,7 +187,8 @@ def connection_budget(in_process: bool) -> int:
 
 
 async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target,
-               also: Listener | None = None, in_process: bool = False) -> int:
+               also: Listener | None = None, in_process: bool = False,
+               listening: Listening | None = None) -> int:
     """Run every job; `also` hears every event too (the live menus do); `in_process`:
     the API is a sandbox in this process."""
     # Secret digits are masked where events are made, and outside text is cleaned of
@@ -196,9 +207,20 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
                 live=False if options.menu is not None else None)
             job = jobs[0]
             # one call: its own retry policy handles a 429; the gate only enforces --rate
-            result = await until_signal(run_flow(
-                flow, job.bindings, gated if options.rate else transport, job.call,
-                clock=clock, listener=chain(also, listener)))
+            used = gated if options.rate else transport
+            if listening is None:
+                result = await until_signal(run_flow(
+                    flow, job.bindings, used, job.call, clock=clock,
+                    listener=chain(also, listener)))
+                return result.exit_code
+            try:
+                async with call_audio(transport, job.call, flow, listening, clock) as ears:
+                    result = await until_signal(run_flow(
+                        flow, job.bindings, used, job.call, clock=clock,
+                        listener=chain(also, listener), ears=ears))
+            except StreamRefused as refused:
+                print(f"ivrflow: {refused.reason}", file=sys.stderr)
+                return int(refused.exit_code)
             return result.exit_code
 
         progress = BatchProgress(len(jobs))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import secrets
@@ -163,6 +164,7 @@ class AudioStreamServer:
         self.connected = asyncio.Event()
         self._clock = clock
         self._taken = False
+        self._socket: web.WebSocketResponse | None = None
         self._runner: web.AppRunner | None = None
 
     def service_url(self, public_base: str) -> str:
@@ -173,7 +175,8 @@ class AudioStreamServer:
     async def __aenter__(self) -> AudioStreamServer:
         app = web.Application(client_max_size=MAX_MESSAGE)
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -184,6 +187,9 @@ class AudioStreamServer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._socket is not None and not self._socket.closed:
+            with contextlib.suppress(Exception):  # the run is over: going away (1001)
+                await asyncio.wait_for(self._socket.close(code=1001, message=b"done"), 1.0)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -197,6 +203,7 @@ class AudioStreamServer:
         self._taken = True
         socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, autoping=True)
         await socket.prepare(request)
+        self._socket = socket
         self.connected.set()
         try:
             await self._receive(socket)

@@ -1,0 +1,155 @@
+"""A run that listens: the listener, the call's audio stream, and its stop in every ending.
+
+Before the first step of a flow with listening waits: the WebSocket listener starts on
+`--listen HOST:PORT`, and Vobiz is asked to fork the call's audio to the public
+`--stream-url` with this run's unguessable path (`POST .../Call/{uuid}/Stream/`). After
+the last, whatever the ending (done, failed, the call gone, ^C), the stream is stopped
+(`DELETE .../Stream/{id}/`, or every stream of the call when the start did not say
+which). Everything is checked before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from ivrflow.engine.clock import Clock
+from ivrflow.engine.ears import Ears
+from ivrflow.engine.stream_ears import SpotterFactory
+from ivrflow.errors import ExitCode, InvalidInput
+from ivrflow.language.model import Flow, Listen
+from ivrflow.transport.answers import status_message
+from ivrflow.transport.base import AuthDenied, CallGone, StreamStarted
+from ivrflow.transport.checks import LOOPBACK
+from ivrflow.transport.vobiz import VobizTransport
+
+DEFAULT_LISTEN = "127.0.0.1:8765"
+STOP_WITHIN = 5.0  # seconds the stream's stop may take when the run ends
+EXTRA = 'pip install "ivrflow[listen]"'
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where the listener runs (`host`, `port`) and where Vobiz reaches it (`public`)."""
+
+    host: str
+    port: int
+    public: str
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`--listen HOST:PORT` (HOST an IP address or localhost)."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidInput(f"--listen {text!r}: give HOST:PORT, such as {DEFAULT_LISTEN}")
+    return host, int(port)
+
+
+def check_stream_url(url: str) -> str:
+    """`--stream-url`: a wss:// base (ws:// only on loopback), no query or credentials."""
+    try:
+        parsed = httpx.URL(url)
+        scheme, host = parsed.scheme, parsed.host
+    except Exception:
+        scheme = host = ""
+    if scheme not in ("ws", "wss") or not host or "?" in url or "#" in url \
+            or "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+        raise InvalidInput(f"--stream-url {url!r}: give the public wss:// address at which "
+                           "Vobiz reaches the listener, such as wss://abc.example.net (a "
+                           "tunnel or reverse proxy to --listen)")
+    if scheme == "ws" and host not in LOOPBACK:
+        raise InvalidInput(f"--stream-url {url!r}: use wss:// (the call's audio would "
+                           "travel in clear; ws:// is allowed only for 127.0.0.1)")
+    return url.rstrip("/")
+
+
+def check_listening(flow: Flow, *, calls: int, sandbox: bool, stream_url: str | None,
+                    listen: str) -> Listening | None:
+    """What a flow with listening waits needs, refused (exit 2) before anything is
+    sent; None for a flow that does not listen."""
+    first = next((s for s in flow.steps if isinstance(s, Listen)), None)
+    if first is None:
+        return None
+    where = f"{flow.path}:{first.line}:{first.column}: step {first.number}"
+    if sandbox:
+        raise InvalidInput(f"{where}: the sandbox cannot speak yet, so a flow that listens "
+                           "runs only on a live call (with --stream-url)")
+    if calls > 1:
+        raise InvalidInput(f"{where}: a flow that listens runs on one call at a time for now")
+    if stream_url is None:
+        raise InvalidInput(f"{where} listens to the call: pass --stream-url, the public "
+                           "wss:// address at which Vobiz reaches the listener on --listen "
+                           f"({listen})")
+    missing = [m for m in ("webrtcvad", "pocketsphinx") if importlib.util.find_spec(m) is None]
+    heard = next((s for s in flow.steps if isinstance(s, Listen) and s.heard), None)
+    if heard is not None and _spotters() is None:
+        raise InvalidInput(f"{flow.path}:{heard.line}:{heard.column}: step {heard.number}: "
+                           "this version of ivrflow hears when a prompt ends but does not "
+                           "recognise phrases yet; use wait: {silence: ...} for now")
+    if missing:
+        raise InvalidInput(f"{where} listens to the call, which needs {' and '.join(missing)}"
+                           f": {EXTRA}")
+    host, port = parse_listen(listen)
+    return Listening(host, port, check_stream_url(stream_url))
+
+
+def _spotters() -> SpotterFactory | None:
+    """The phrase spotters of ivrflow.listen, when this version has them."""
+    try:
+        recognize = importlib.import_module("ivrflow.listen.recognize")
+    except ImportError:
+        return None
+    factory: SpotterFactory = recognize.spotter_factory()
+    return factory
+
+
+class StreamRefused(Exception):
+    """The API did not start the stream: `exit_code` and `reason` for the run."""
+
+    def __init__(self, exit_code: ExitCode, reason: str) -> None:
+        super().__init__(reason)
+        self.exit_code = exit_code
+        self.reason = reason
+
+
+@contextlib.asynccontextmanager
+async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening: Listening,
+                     clock: Clock) -> AsyncIterator[Ears]:
+    """Ears on `call` for the length of the block; the stream stopped at its end."""
+    from ivrflow.engine.stream_ears import StreamEars
+    from ivrflow.transport.audio_stream import AudioStreamServer
+
+    server = AudioStreamServer(listening.host, listening.port)
+    try:
+        await server.__aenter__()
+    except OSError as exc:
+        raise InvalidInput(f"--listen {listening.host}:{listening.port}: cannot listen there "
+                           f"({exc.strerror or exc}); pick another port") from None
+    try:
+        server.expected_call = call
+        outcome = await transport.start_stream(call, server.service_url(listening.public),
+                                               track=flow.track)
+        if not isinstance(outcome, StreamStarted):
+            detail = f": {outcome.detail}" if outcome.detail else ""
+            code = (ExitCode.CALL_NOT_LIVE if isinstance(outcome, CallGone) else
+                    ExitCode.AUTH_REFUSED if isinstance(outcome, AuthDenied) else
+                    ExitCode.STEP_FAILED)
+            said = outcome.message or status_message(outcome.status or 0)
+            raise StreamRefused(code, f"the call's audio stream could not be started "
+                                      f"({said}{detail}); nothing was sent")
+        server.expected_stream = outcome.stream_id
+        try:
+            yield StreamEars(server, clock, spotter=_spotters())
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(transport.stop_stream(call, outcome.stream_id),
+                                       STOP_WITHIN)
+    finally:
+        await server.__aexit__(None, None, None)
