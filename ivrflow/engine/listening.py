@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import importlib.util
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ class Listening:
     host: str
     port: int
     public: str
+    spotter: SpotterFactory | None = None  # for the heard waits, loaded while checking
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -88,26 +88,23 @@ def check_listening(flow: Flow, *, calls: int, sandbox: bool, stream_url: str | 
                            "wss:// address at which Vobiz reaches the listener on --listen "
                            f"({listen})")
     missing = [m for m in ("webrtcvad", "pocketsphinx") if importlib.util.find_spec(m) is None]
-    heard = next((s for s in flow.steps if isinstance(s, Listen) and s.heard), None)
-    if heard is not None and _spotters() is None:
-        raise InvalidInput(f"{flow.path}:{heard.line}:{heard.column}: step {heard.number}: "
-                           "this version of ivrflow hears when a prompt ends but does not "
-                           "recognise phrases yet; use wait: {silence: ...} for now")
     if missing:
         raise InvalidInput(f"{where} listens to the call, which needs {' and '.join(missing)}"
                            f": {EXTRA}")
+    spotter = None
+    for step in flow.steps:
+        if isinstance(step, Listen) and step.heard:
+            from ivrflow.engine.stream_ears import RecognizerSpotter
+
+            spotter = spotter or RecognizerSpotter()
+            unknown = spotter.unknown_words(list(step.heard))
+            if unknown:
+                raise InvalidInput(
+                    f"{flow.path}:{step.line}:{step.column}: step {step.number}: the "
+                    f"recognizer does not know {', '.join(repr(w) for w in unknown)}: "
+                    "write the phrase as it is spoken (digits and common words are known)")
     host, port = parse_listen(listen)
-    return Listening(host, port, check_stream_url(stream_url))
-
-
-def _spotters() -> SpotterFactory | None:
-    """The phrase spotters of ivrflow.listen, when this version has them."""
-    try:
-        recognize = importlib.import_module("ivrflow.listen.recognize")
-    except ImportError:
-        return None
-    factory: SpotterFactory = recognize.spotter_factory()
-    return factory
+    return Listening(host, port, check_stream_url(stream_url), spotter)
 
 
 class StreamRefused(Exception):
@@ -146,7 +143,7 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
                                       f"({said}{detail}); nothing was sent")
         server.expected_stream = outcome.stream_id
         try:
-            yield StreamEars(server, clock, spotter=_spotters())
+            yield StreamEars(server, clock, spotter=listening.spotter)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(transport.stop_stream(call, outcome.stream_id),

@@ -44,6 +44,36 @@ class Spotter(Protocol):
 SpotterFactory = Callable[[tuple[str, ...], int], Spotter]
 
 
+class RecognizerSpotter:
+    """A `Spotter` over one of ivrflow.listen's recognizers, kept for the whole run (a
+    pocketsphinx decoder takes a while to load) and restarted for each wait's phrases;
+    8 kHz audio is upsampled to the recognizer's 16 kHz."""
+
+    def __init__(self, engine: str = "pocketsphinx") -> None:
+        from ivrflow.listen.recognize import create_recognizer
+
+        self._recognizer = create_recognizer(engine)
+        self._upsample: Callable[[bytes], bytes] | None = None
+
+    def __call__(self, phrases: tuple[str, ...], rate: int) -> Spotter:
+        from ivrflow.listen.audio import Upsampler
+
+        self._recognizer.start(phrases)
+        self._upsample = Upsampler().process if rate == 8000 else None
+        return self
+
+    def unknown_words(self, phrases: list[str]) -> list[str]:
+        probe = getattr(self._recognizer, "unknown_words", None)
+        return list(probe(phrases)) if probe is not None else []
+
+    def feed(self, pcm: bytes, t: float) -> str | None:
+        hits = self._recognizer.feed(self._upsample(pcm) if self._upsample else pcm, t)
+        return hits[0].phrase if hits else None
+
+    def transcript(self) -> list[tuple[float, str]]:
+        return [(hit.end, hit.phrase) for hit in self._recognizer.transcript()]
+
+
 class StreamEars:
     def __init__(self, server: AudioStreamServer, clock: Clock, *,
                  spotter: SpotterFactory | None = None,

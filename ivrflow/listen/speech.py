@@ -20,13 +20,19 @@ import ctypes
 import random
 import threading
 from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from ivrflow.listen.audio import resample, to_bytes
 
-VOICE = "en-us"
-WORDS_PER_MINUTE = 165
+VOICE = "en-us+klatt6"
+"""American English with espeak-ng's Klatt formant variant 6. Of the variants tried it is
+the most intelligible to a general recognizer: pocketsphinx's full language model gets
+14 % of its words wrong at 16 kHz, against 61 % for plain "en-us"."""
+WORDS_PER_MINUTE = 160
+NOISE_LEVEL = 0.003
 TRIM_LEVEL = 64
 """Samples quieter than this (about -54 dBFS) at either end of a clip are trimmed."""
 
@@ -149,7 +155,7 @@ def trim(pcm: bytes, level: int = TRIM_LEVEL) -> bytes:
     return pcm[2 * loud[0]:2 * (loud[-1] + 1)]
 
 
-def noise(seconds: float, rate: int, level: float = 0.003, seed: int = 0) -> bytes:
+def noise(seconds: float, rate: int, level: float = NOISE_LEVEL, seed: int = 0) -> bytes:
     """`seconds` of Gaussian noise at `rate` Hz, RMS `level` of full scale.
 
     The default (about -50 dBFS) is a quiet line: real calls are never digital zero,
@@ -177,3 +183,52 @@ def mix(speech: bytes, background: bytes) -> bytes:
         s = out[i] + v
         out[i] = 32767 if s > 32767 else -32768 if s < -32768 else s
     return out.tobytes()
+
+
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """A synthesized prompt: `pcm` (16-bit little-endian at `rate`) and, for each
+    sentence, when its speech starts and ends (seconds from the clip's start)."""
+
+    pcm: bytes
+    rate: int
+    speech: tuple[tuple[float, float], ...]
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / 2 / self.rate
+
+    @property
+    def speech_end(self) -> float:
+        """When the last sentence's speech ends: the true end of the prompt."""
+        return self.speech[-1][1] if self.speech else 0.0
+
+
+def speak_prompt(sentences: Sequence[str], rate: int = 8000, *,
+                 pauses: Sequence[float] | float = 0.5, lead: float = 0.0, tail: float = 0.0,
+                 noise_level: float = NOISE_LEVEL, seed: int = 0, voice: str = VOICE,
+                 words_per_minute: int = WORDS_PER_MINUTE, pitch: int = 50) -> Spoken:
+    """`sentences` spoken one after another, `pauses` (one for all, or one per gap)
+    of line noise between them, `lead` and `tail` seconds of noise around them, with the
+    noise (`noise_level`, 0 for none) under the speech too, as on a phone line."""
+    gaps = ([float(pauses)] * max(0, len(sentences) - 1) if isinstance(pauses, (int, float))
+            else [float(p) for p in pauses])
+    if len(gaps) != max(0, len(sentences) - 1):
+        raise ValueError(f"{len(sentences)} sentences need {len(sentences) - 1} pauses, "
+                         f"not {len(gaps)}")
+    parts = [bytes(2 * round(lead * rate))]
+    spans = []
+    at = len(parts[0]) // 2
+    for i, sentence in enumerate(sentences):
+        pcm = synthesize(sentence, rate, voice=voice, words_per_minute=words_per_minute,
+                         pitch=pitch)
+        spans.append((at / rate, (at + len(pcm) // 2) / rate))
+        parts.append(pcm)
+        at += len(pcm) // 2
+        gap = bytes(2 * round((gaps[i] if i < len(gaps) else tail) * rate))
+        parts.append(gap)
+        at += len(gap) // 2
+    clip = b"".join(parts)
+    if noise_level > 0:
+        clip = mix(clip, noise(len(clip) / 2 / rate, rate, noise_level, seed))
+    return Spoken(clip, rate, tuple(spans))

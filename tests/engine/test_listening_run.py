@@ -153,3 +153,34 @@ def test_a_stream_the_api_will_not_start_sends_nothing(
     assert [m for _, m, _, _ in vobiz.requests] == ["POST"]
     assert "the call's audio stream could not be started (HTTP 404 Not Found" in \
         capsys.readouterr().err
+
+
+HEARD = ("version: 1\nname: l\ntone: 0\nsteps:\n"
+         "  - wait: {heard: 'for english, press one', silence: 800ms, max: 10s}\n"
+         "  - send: '1'\n")
+
+
+def test_a_phrase_the_ivr_says_is_heard_and_the_digit_follows_its_prompt(
+        vobiz: FakeVobiz, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run(vobiz, tmp_path, monkeypatch, HEARD) == 0
+    assert [m for _, m, _, _ in vobiz.requests] == ["POST", "POST", "DELETE"]
+    assert vobiz.audio_began is not None
+    assert vobiz.requests[1][0] > vobiz.audio_began + vobiz.speech_ends
+
+
+def test_a_phrase_the_ivr_never_says_is_exit_5_and_nothing_is_sent(
+        vobiz: FakeVobiz, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    flow = HEARD.replace("for english, press one", "for spanish press two")
+    assert run(vobiz, tmp_path, monkeypatch, flow) == 5
+    assert [m for _, m, _, _ in vobiz.requests] == ["POST", "DELETE"]
+    assert "the IVR did not say 'for spanish press two'" in capsys.readouterr().err
+
+
+def test_a_word_the_recognizer_cannot_know_is_refused_before_anything_is_sent(
+        vobiz: FakeVobiz, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    flow = HEARD.replace("for english, press one", "press qzxvw")
+    assert run(vobiz, tmp_path, monkeypatch, flow) == 2
+    assert vobiz.requests == []
+    assert "the recognizer does not know 'qzxvw'" in capsys.readouterr().err
