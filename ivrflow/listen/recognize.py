@@ -235,8 +235,8 @@ def _new_decoder() -> Any:
         raise ImportError('phrase recognition needs pocketsphinx: pip install '
                           '"ivrflow[listen]"') from exc
     return pocketsphinx.Decoder(samprate=RECOGNIZER_RATE, loglevel="ERROR",
-                                keyphrase="press", beam=_BEAM, pbeam=_BEAM, wbeam=_BEAM, cmninit=_CMN_INIT,
-                                topn=_TOPN)
+                                keyphrase="press", beam=_BEAM, pbeam=_BEAM, wbeam=_BEAM,
+                                cmninit=_CMN_INIT, topn=_TOPN)
 
 
 class ScriptedRecognizer:
