@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stream-url", metavar="URL",
                      help="with listening waits: the public wss:// address at which Vobiz "
                           "reaches --listen (a tunnel or reverse proxy)")
+    run.add_argument("--record-audio", metavar="DIR",
+                     help="with listening waits: save the call's audio heard as DIR/CALL.wav "
+                          "(nothing is kept otherwise)")
     run.add_argument("--http-engine", choices=("aiohttp", "httpx"), default="aiohttp",
                      help="the HTTP client (default aiohttp, the fastest; httpx honours "
                           "HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE)")
@@ -454,7 +457,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       rate=args.rate, menu=menu, colour=colour_choice(args.color, sys.stderr),
                       verbosity=-1 if args.quiet else 1 if args.verbose else 0,
                       engine=args.http_engine, listen=args.listen,
-                      stream_url=args.stream_url)
+                      stream_url=args.stream_url, record_audio=args.record_audio)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 

@@ -72,6 +72,7 @@ class Options:
     engine: Engine = "aiohttp"  # the HTTP engine (ivrflow.transport.vobiz)
     listen: str = DEFAULT_LISTEN  # where the audio stream's listener runs
     stream_url: str | None = None  # the public address at which Vobiz reaches it
+    record_audio: str | None = None  # a directory for each call's audio (WAV)
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -102,7 +103,8 @@ def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: s
                 sandbox: bool, environ: Mapping[str, str] | None = None) -> int:
     """Run `flow` on every job's call from the command line; return the exit code."""
     listening = check_listening(flow, calls=len(jobs), sandbox=sandbox,
-                                stream_url=options.stream_url, listen=options.listen)
+                                stream_url=options.stream_url, listen=options.listen,
+                                record=options.record_audio)
     environ = os.environ if environ is None else environ
     target = None if sandbox else target_from_environment(api_url, environ)
     return asyncio.run(_main(flow, jobs, options, target, listening))

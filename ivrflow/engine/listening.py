@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -41,6 +44,7 @@ class Listening:
     port: int
     public: str
     spotter: SpotterFactory | None = None  # for the heard waits, loaded while checking
+    record: Path | None = None  # --record-audio: a directory for one WAV file a call
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -71,11 +75,14 @@ def check_stream_url(url: str) -> str:
 
 
 def check_listening(flow: Flow, *, calls: int, sandbox: bool, stream_url: str | None,
-                    listen: str) -> Listening | None:
+                    listen: str, record: str | None = None) -> Listening | None:
     """What a flow with listening waits needs, refused (exit 2) before anything is
     sent; None for a flow that does not listen."""
     first = next((s for s in flow.steps if isinstance(s, Listen)), None)
     if first is None:
+        if record is not None:
+            raise InvalidInput("--record-audio records what listening waits hear; this flow "
+                               "has none")
         return None
     where = f"{flow.path}:{first.line}:{first.column}: step {first.number}"
     if sandbox:
@@ -104,7 +111,33 @@ def check_listening(flow: Flow, *, calls: int, sandbox: bool, stream_url: str | 
                     f"recognizer does not know {', '.join(repr(w) for w in unknown)}: "
                     "write the phrase as it is spoken (digits and common words are known)")
     host, port = parse_listen(listen)
-    return Listening(host, port, check_stream_url(stream_url), spotter)
+    folder = None
+    if record is not None:
+        folder = Path(record)
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise InvalidInput(f"--record-audio {record!r}: give a directory that exists and "
+                               "can be written")
+    return Listening(host, port, check_stream_url(stream_url), spotter, folder)
+
+
+class _Recording:
+    """One call's audio as a 16-bit mono WAV file, opened on the first frame."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: wave.Wave_write | None = None
+
+    def write(self, pcm: bytes, rate: int) -> None:
+        if self._file is None:
+            self._file = wave.open(str(self.path), "wb")  # noqa: SIM115 - closed in close()
+            self._file.setnchannels(1)
+            self._file.setsampwidth(2)
+            self._file.setframerate(rate)
+        self._file.writeframes(pcm)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 class StreamRefused(Exception):
@@ -142,9 +175,15 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
             raise StreamRefused(code, f"the call's audio stream could not be started "
                                       f"({said}{detail}); nothing was sent")
         server.expected_stream = outcome.stream_id
+        recording = _Recording(listening.record / f"{call}.wav") if listening.record else None
+        ears = StreamEars(server, clock, spotter=listening.spotter,
+                          record=None if recording is None else recording.write)
         try:
-            yield StreamEars(server, clock, spotter=listening.spotter)
+            yield ears
         finally:
+            if recording is not None:
+                ears.drain()
+                recording.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(transport.stop_stream(call, outcome.stream_id),
                                        STOP_WITHIN)

@@ -19,6 +19,7 @@ connect (AudioLost otherwise); a stream that closes during a wait is AudioLost t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Protocol
 
@@ -77,7 +78,8 @@ class RecognizerSpotter:
 class StreamEars:
     def __init__(self, server: AudioStreamServer, clock: Clock, *,
                  spotter: SpotterFactory | None = None,
-                 connect_within: float = CONNECT_WITHIN) -> None:
+                 connect_within: float = CONNECT_WITHIN,
+                 record: Callable[[bytes, int], None] | None = None) -> None:
         from ivrflow.listen.audio import FrameStream  # the [listen] extra, loaded on use
 
         self._server = server
@@ -86,6 +88,7 @@ class StreamEars:
         self._connect_within = connect_within
         self._frames: FrameStream | None = None
         self._offset = 0.0  # clock time minus audio time, as of the last payload
+        self._record = record  # takes every decoded frame (16-bit PCM, its rate)
 
     async def prompt(self, *, silence: float, phrases: tuple[str, ...], barge: bool,
                      deadline: float) -> Prompt:
@@ -101,9 +104,9 @@ class StreamEars:
             media = await self._next(deadline)
             if media is None:
                 return self._prompt(False, began, None, phrase, spotter)
+            frames = self._feed(media)
             if media.at < began_waiting:
                 continue  # said before this wait began: not its prompt
-            frames = self._feed(media)
             if detector is None and self._frames is not None:
                 rate = self._frames.format.rate
                 detector = PromptEnd(silence, rate)
@@ -169,4 +172,16 @@ class StreamEars:
         except ValueError as bad:
             raise AudioLost(f"the call's audio could not be decoded ({bad})") from None
         self._offset = media.at - self._frames.time
+        if self._record is not None:
+            for frame in frames:
+                self._record(frame.pcm, start.rate)
         return [(frame.pcm, frame.t) for frame in frames]
+
+    def drain(self) -> None:
+        """Take (and record) the audio that came after the last wait."""
+        while not self._server.frames.empty():
+            media = self._server.frames.get_nowait()
+            if media is None:
+                return
+            with contextlib.suppress(AudioLost):
+                self._feed(media)

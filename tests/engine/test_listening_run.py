@@ -112,14 +112,15 @@ def free_port() -> int:
 
 
 def run(fake: FakeVobiz, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        flow: str) -> int:
+        flow: str, *extra: str) -> int:
     path = tmp_path / "flow.yaml"
     path.write_text(flow)
     monkeypatch.setenv("VOBIZ_AUTH_ID", "MA_X")
     monkeypatch.setenv("VOBIZ_AUTH_TOKEN", "tok")
     port = free_port()
     return main(["run", str(path), "--call", "c1", "--api-url", fake.url,
-                 "--listen", f"127.0.0.1:{port}", "--stream-url", f"ws://127.0.0.1:{port}"])
+                 "--listen", f"127.0.0.1:{port}", "--stream-url", f"ws://127.0.0.1:{port}",
+                 *extra])
 
 
 FLOW = ("version: 1\nname: l\ntone: 0\nsteps:\n  - wait: {silence: 800ms, max: 10s}\n"
@@ -184,3 +185,18 @@ def test_a_word_the_recognizer_cannot_know_is_refused_before_anything_is_sent(
     assert run(vobiz, tmp_path, monkeypatch, flow) == 2
     assert vobiz.requests == []
     assert "the recognizer does not know 'qzxvw'" in capsys.readouterr().err
+
+
+def test_record_audio_keeps_what_was_heard_as_a_wav_file(
+        vobiz: FakeVobiz, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wave
+
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    assert run(vobiz, tmp_path, monkeypatch, FLOW, "--record-audio", str(folder)) == 0
+    with wave.open(str(folder / "c1.wav")) as heard:
+        assert (heard.getnchannels(), heard.getsampwidth(), heard.getframerate()) == (1, 2, RATE)
+        seconds = heard.getnframes() / RATE
+    assert vobiz.speech_ends + 0.5 < seconds <= len(vobiz.audio) / 2 / RATE + 0.02
+    assert run(vobiz, tmp_path, monkeypatch, FLOW, "--record-audio",
+               str(tmp_path / "missing")) == 2
