@@ -15,12 +15,12 @@ The silence is counted from when the speech stopped, not from when the ring noti
 the end of the last voiced frame that was also louder than the line's noise (the
 noise level is tracked on unvoiced frames). The loudness check undoes webrtcvad's own
 hangover, which would otherwise make every end 100-140 ms late. So
-`PromptEnded.speech_ended` is when the speech stopped, to one frame, and
-`PromptEnded.t` is when the rule fired:
-`speech_ended + silence`, rounded up to the next frame boundary. Leaving speech needs
-most of a window of unvoiced frames, so a silence shorter than `window` fires when the
-window has emptied instead; and when the silence is up while speech seems to be
-starting again (see `_onset`), the decision waits for the window to settle.
+`PromptEnded.speech_ended` is when the speech stopped, to a frame or two, and
+`PromptEnded.t` is when the rule fired: `speech_ended + silence + GUARD`, rounded up to
+the next frame boundary. Leaving speech needs most of a window of unvoiced frames, so a
+silence shorter than `window` fires when the window has emptied instead; and when the
+silence is up while speech seems to be starting again (see `_onset`), the decision
+waits for the window to settle.
 
 After a prompt ends the detector is ready for the next one: more speech starts a new
 prompt with a new `SpeechStarted`.
@@ -46,11 +46,16 @@ HANGOVER = 0.2
 """How far back from the last voiced frame the end of speech is looked for. webrtcvad
 keeps calling frames voiced for up to 7 frames (140 ms at 20 ms, mode 2) after a burst
 of speech (its "overhang"); those frames carry only the line's noise."""
+GUARD = 0.06
+"""Seconds the decision waits beyond the silence. The first frames of a sentence that
+resumes after a pause can be too weak for the VAD (a soft "f" or "h" at 8 kHz, about
+60 ms), and the end of speech is placed at the last frame clearly above the noise, so
+a pause just shorter than the silence would otherwise end the prompt."""
 ONSET_FRAMES = 5
 """The frames looked at for a possible restart of speech when the silence is up."""
-LOUDER = 2.0
+LOUDER = 1.41
 """A frame is louder than the line when its RMS exceeds the line's noise RMS by this
-factor (6 dB)."""
+factor (3 dB: a 20 ms frame of steady noise is never that far above its mean)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,8 @@ class SpeechStarted:
 @dataclass(frozen=True, slots=True)
 class PromptEnded:
     """The prompt that began at `speech_began` stopped speaking at `speech_ended`, and
-    `t` (>= `speech_ended` + the silence) is the audio time at which that was decided."""
+    `t` (>= `speech_ended` + silence + `GUARD`) is the audio time at which that was
+    decided: the earliest moment anything may act on it."""
 
     t: float
     speech_began: float
@@ -177,7 +183,7 @@ class PromptEnd:
                 events.append(SpeechStarted(start))
             self._clear_ring()
         if (self._ended is not None and self._began is not None
-                and end >= self._ended + self.silence - 1e-9 and not self._onset()):
+                and end >= self._ended + self.silence + GUARD - 1e-9 and not self._onset()):
             events.append(PromptEnded(end, self._began, self._ended))
             self._began = None
             self._ended = None
