@@ -115,8 +115,9 @@ def words(text: str) -> list[str]:
     out: list[str] = []
     for token in re.findall(r"[0-9]+|[a-z']+|[#*&%+]", text.lower()):
         if token.isdigit():
-            out.extend(number_words(int(token)) if len(token) < 4 or token[0] != "0"
-                       else [_NUMBERS[int(d)] for d in token])
+            leading_zero = len(token) > 1 and token[0] == "0"  # "012": read digit by digit
+            out.extend([_NUMBERS[int(d)] for d in token] if leading_zero
+                       else number_words(int(token)))
         elif token in _SYMBOLS:
             out.append(_SYMBOLS[token])
         elif token.strip("'"):

@@ -122,6 +122,7 @@ def test_unknown_or_empty_phrases_are_refused(recognizer: PocketsphinxRecognizer
     ("Enter your 16 digit card number and #", "enter your sixteen digit card number and pound"),
     ("Press * to repeat", "press star to repeat"),
     ("Call 0800", "call zero eight zero zero"),
+    ("Branch 012", "branch zero one two"),
     ("Option 105 or 2024", "option one hundred five or two zero two four"),
     ("We're OPEN 24 hours", "we're open twenty four hours"),
 ])
