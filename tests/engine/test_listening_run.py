@@ -200,3 +200,30 @@ def test_record_audio_keeps_what_was_heard_as_a_wav_file(
     assert vobiz.speech_ends + 0.5 < seconds <= len(vobiz.audio) / 2 / RATE + 0.02
     assert run(vobiz, tmp_path, monkeypatch, FLOW, "--record-audio",
                str(tmp_path / "missing")) == 2
+
+
+def test_sigint_during_a_listening_wait_stops_the_stream_and_exits_130(
+        vobiz: FakeVobiz, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "flow.yaml"
+    path.write_text(FLOW.replace("silence: 800ms, max: 10s", "silence: 5s, max: 20s"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ivrflow", "run", str(path), "--call", "c1", "--api-url",
+         vobiz.url, "--listen", f"127.0.0.1:{port}", "--stream-url", f"ws://127.0.0.1:{port}"],
+        env={**os.environ, "VOBIZ_AUTH_ID": "MA_X", "VOBIZ_AUTH_TOKEN": "tok"},
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not vobiz.requests and time.monotonic() < deadline:  # the stream has started
+        time.sleep(0.02)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 130, err
+    assert [(m, p) for _, m, p, _ in vobiz.requests] == [
+        ("POST", f"{PREFIX}/Stream/"), ("DELETE", f"{PREFIX}/Stream/st-1/")]
+    assert "Traceback" not in err and "nothing more was sent" in err
