@@ -185,6 +185,19 @@ def load_of(r: dict[str, Any]) -> str:
             f"->{after:.2f}")
 
 
+def measured(results: dict[str, dict[str, Any]], add: Any, name: str,
+             title: str) -> dict[str, Any] | None:
+    """A section's heading, then step `name`'s result, or None after saying it was not
+    measured (and why)."""
+    add(title)
+    add("")
+    if not ok_step(results, name):
+        add(f"Not measured: {results.get(name, {}).get('_status', 'not run')}.")
+        add("")
+        return None
+    return results[name]
+
+
 def ok_step(results: dict[str, dict[str, Any]], name: str) -> bool:
     """Whether step `name` gave a result (a script prints its JSON only when done; one
     that exits 1 for a failed check, such as engines that disagree, still gives one)."""
@@ -576,12 +589,8 @@ def engines_section(results: dict[str, dict[str, Any]], add: Any) -> None:
 
 
 def errors_section(results: dict[str, dict[str, Any]], add: Any) -> None:
-    add("## 2. The two engines against every fault")
-    add("")
-    err = results.get("errors", {})
-    if not ok_step(results, "errors"):
-        add(f"Not measured: {err.get('_status', 'not run')}.")
-        add("")
+    err = measured(results, add, "errors", "## 2. The two engines against every fault")
+    if err is None:
         return
     add("`VobizTransport.send_digits` on each engine, a fresh transport per case "
         f"(`{err['_command']}`; {load_of(err)}). Transient = nothing delivered, a retry is "
@@ -607,12 +616,9 @@ def errors_section(results: dict[str, dict[str, Any]], add: Any) -> None:
 
 
 def burst_section(results: dict[str, dict[str, Any]], add: Any) -> None:
-    add("## 3. A burst of synchronized calls through the command line")
-    add("")
-    burst = results.get("burst", {})
-    if not ok_step(results, "burst"):
-        add(f"Not measured: {burst.get('_status', 'not run')}.")
-        add("")
+    burst = measured(results, add, "burst",
+                     "## 3. A burst of synchronized calls through the command line")
+    if burst is None:
         return
     add(f"N calls in a calls file, all live from their first request, each running "
         f"`send \"1\", wait 1s, send \"${{acct}}#\", wait 1s, send \"2\"` (tone "
@@ -669,12 +675,8 @@ def burst_section(results: dict[str, dict[str, Any]], add: Any) -> None:
 
 
 def single_section(results: dict[str, dict[str, Any]], add: Any) -> None:
-    add("## 4. One flow's timing")
-    add("")
-    single = results.get("single", {})
-    if not ok_step(results, "single"):
-        add(f"Not measured: {single.get('_status', 'not run')}.")
-        add("")
+    single = measured(results, add, "single", "## 4. One flow's timing")
+    if single is None:
         return
     g, late = single["gap_error_ms"], single["lateness_ms"]
     add(f"`{single['_command']}`: one flow, {single['sends']} sends pinned "
@@ -695,13 +697,9 @@ def single_section(results: dict[str, dict[str, Any]], add: Any) -> None:
 
 
 def many_section(results: dict[str, dict[str, Any]], add: Any) -> None:
-    add("## 5. Many flows in one process (`run_flow` tasks)")
-    add("")
-    if not ok_step(results, "timing"):
-        add(f"Not measured: {results.get('timing', {}).get('_status', 'not run')}.")
-        add("")
+    timing = measured(results, add, "timing", "## 5. Many flows in one process (`run_flow` tasks)")
+    if timing is None:
         return
-    timing = results["timing"]
     add(f"N flows of {timing['sends_per_flow']} sends of \"1\", every send pinned with "
         "`wait: {until: T}` (T = 1 s + k I), `run_flow` tasks under `asyncio.gather` "
         "over ONE shared `VobizTransport` with `max_connections=N`, `gc.freeze()` once "
@@ -734,13 +732,9 @@ def many_section(results: dict[str, dict[str, Any]], add: Any) -> None:
 
 
 def memory_section(results: dict[str, dict[str, Any]], add: Any) -> None:
-    add("## 6. Memory per waiting flow")
-    add("")
-    if not ok_step(results, "memory"):
-        add(f"Not measured: {results.get('memory', {}).get('_status', 'not run')}.")
-        add("")
+    memory = measured(results, add, "memory", "## 6. Memory per waiting flow")
+    if memory is None:
         return
-    memory = results["memory"]
     add(f"Resident set size (`/proc/self/statm`) of a fresh process, after setup and "
         f"garbage collection, then with {memory['flows']:,} `run_flow` tasks all in a "
         "10-minute wait (collected again); per flow = the difference / flows. All flows "
@@ -764,13 +758,9 @@ def memory_section(results: dict[str, dict[str, Any]], add: Any) -> None:
 
 
 def validate_section(results: dict[str, dict[str, Any]], add: Any) -> None:
-    add("## 7. `ivrflow validate` against check-jsonschema")
-    add("")
-    if not ok_step(results, "validate"):
-        add(f"Not measured: {results.get('validate', {}).get('_status', 'not run')}.")
-        add("")
+    vd = measured(results, add, "validate", "## 7. `ivrflow validate` against check-jsonschema")
+    if vd is None:
         return
-    vd = results["validate"]
     add(f"{vd['files']} generated, varied, valid flow files ({vd['steps']:,} steps, "
         f"{vd['bytes'] / 1024:.0f} KiB; `bench/validate_speed.py`, seeded), each command "
         f"a fresh process as a user runs it, alternating, median of {vd['repeats']} runs "
