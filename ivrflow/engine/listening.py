@@ -18,18 +18,22 @@ import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ivrflow.engine.clock import Clock
 from ivrflow.engine.ears import Ears
-from ivrflow.engine.stream_ears import SpotterFactory
+from ivrflow.engine.hearing import SpotterFactory
 from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.language.model import Flow, Listen
 from ivrflow.transport.answers import status_message
 from ivrflow.transport.base import AuthDenied, CallGone, StreamStarted
 from ivrflow.transport.checks import LOOPBACK
 from ivrflow.transport.vobiz import VobizTransport
+
+if TYPE_CHECKING:
+    from ivrflow.engine.hearing import RecognizerSpotter
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
 STOP_WITHIN = 5.0  # seconds the stream's stop may take when the run ends
@@ -74,6 +78,43 @@ def check_stream_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def check_detection(flow: Flow) -> SpotterFactory | None:
+    """What listening needs to judge this flow's waits: the [listen] extra, and every
+    word of its phrases known to the recognizer (refused, exit 2, otherwise). Returns the
+    phrase spotter for its `heard` waits (None: it has none)."""
+    first = next(s for s in flow.steps if isinstance(s, Listen))
+    where = f"{flow.path}:{first.line}:{first.column}: step {first.number}"
+    missing = [m for m in ("webrtcvad", "pocketsphinx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InvalidInput(f"{where} listens to the call, which needs {' and '.join(missing)}"
+                           f": {EXTRA}")
+    spotter = None
+    for step in flow.steps:
+        if isinstance(step, Listen) and step.heard:
+            spotter = spotter or _shared_spotter()
+            unknown = spotter.unknown_words(list(step.heard))
+            if unknown:
+                raise InvalidInput(
+                    f"{flow.path}:{step.line}:{step.column}: step {step.number}: the "
+                    f"recognizer does not know {', '.join(repr(w) for w in unknown)}: "
+                    "write the phrase as it is spoken (digits and common words are known)")
+    return spotter
+
+
+_spotter: RecognizerSpotter | None = None
+
+
+def _shared_spotter() -> RecognizerSpotter:
+    """The process's one phrase spotter: loading a decoder takes a while, and one run (or
+    `ivrflow test` over many recipes) waits for one phrase at a time."""
+    global _spotter
+    if _spotter is None:
+        from ivrflow.engine.hearing import RecognizerSpotter
+
+        _spotter = RecognizerSpotter()
+    return _spotter
+
+
 def check_listening(flow: Flow, *, calls: int, sandbox: bool, stream_url: str | None,
                     listen: str, record: str | None = None) -> Listening | None:
     """What a flow with listening waits needs, refused (exit 2) before anything is
@@ -94,22 +135,7 @@ def check_listening(flow: Flow, *, calls: int, sandbox: bool, stream_url: str | 
         raise InvalidInput(f"{where} listens to the call: pass --stream-url, the public "
                            "wss:// address at which Vobiz reaches the listener on --listen "
                            f"({listen})")
-    missing = [m for m in ("webrtcvad", "pocketsphinx") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise InvalidInput(f"{where} listens to the call, which needs {' and '.join(missing)}"
-                           f": {EXTRA}")
-    spotter = None
-    for step in flow.steps:
-        if isinstance(step, Listen) and step.heard:
-            from ivrflow.engine.stream_ears import RecognizerSpotter
-
-            spotter = spotter or RecognizerSpotter()
-            unknown = spotter.unknown_words(list(step.heard))
-            if unknown:
-                raise InvalidInput(
-                    f"{flow.path}:{step.line}:{step.column}: step {step.number}: the "
-                    f"recognizer does not know {', '.join(repr(w) for w in unknown)}: "
-                    "write the phrase as it is spoken (digits and common words are known)")
+    spotter = check_detection(flow)
     host, port = parse_listen(listen)
     folder = None
     if record is not None:

@@ -20,59 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
-from typing import Protocol
 
 from ivrflow.engine.clock import Clock
 from ivrflow.engine.ears import AudioLost, Prompt, Words
+from ivrflow.engine.hearing import Hearing, SpotterFactory
 from ivrflow.transport.audio_stream import AudioStreamServer, Media
 
 CONNECT_WITHIN = 5.0
-
-
-class Spotter(Protocol):
-    """Finds expected phrases in 16-bit PCM frames (ivrflow.listen's recognizers)."""
-
-    def feed(self, pcm: bytes, t: float) -> str | None:
-        """Take one frame (audio time `t`); the expected phrase heard, if one now is."""
-        ...
-
-    def transcript(self) -> list[tuple[float, str]]:
-        """What was recognised so far: (audio time, words)."""
-        ...
-
-
-SpotterFactory = Callable[[tuple[str, ...], int], Spotter]
-
-
-class RecognizerSpotter:
-    """A `Spotter` over one of ivrflow.listen's recognizers, kept for the whole run (a
-    pocketsphinx decoder takes a while to load) and restarted for each wait's phrases;
-    8 kHz audio is upsampled to the recognizer's 16 kHz."""
-
-    def __init__(self, engine: str = "pocketsphinx") -> None:
-        from ivrflow.listen.recognize import create_recognizer
-
-        self._recognizer = create_recognizer(engine)
-        self._upsample: Callable[[bytes], bytes] | None = None
-
-    def __call__(self, phrases: tuple[str, ...], rate: int) -> Spotter:
-        from ivrflow.listen.audio import Upsampler
-
-        self._recognizer.start(phrases)
-        self._upsample = Upsampler().process if rate == 8000 else None
-        return self
-
-    def unknown_words(self, phrases: list[str]) -> list[str]:
-        probe = getattr(self._recognizer, "unknown_words", None)
-        return list(probe(phrases)) if probe is not None else []
-
-    def feed(self, pcm: bytes, t: float) -> str | None:
-        hits = self._recognizer.feed(self._upsample(pcm) if self._upsample else pcm, t)
-        return hits[0].phrase if hits else None
-
-    def transcript(self) -> list[tuple[float, str]]:
-        return [(hit.end, hit.phrase) for hit in self._recognizer.transcript()]
 
 
 class StreamEars:
@@ -92,44 +48,36 @@ class StreamEars:
 
     async def prompt(self, *, silence: float, phrases: tuple[str, ...], barge: bool,
                      deadline: float) -> Prompt:
-        from ivrflow.listen.prompt_end import PromptEnd, PromptEnded, SpeechStarted
-
         began_waiting = self._clock.now()
         await self._connected(deadline)
-        detector: PromptEnd | None = None
-        spotter: Spotter | None = None
-        began: float | None = None
-        phrase: str | None = None
+        hearing: Hearing | None = None
         while True:
             media = await self._next(deadline)
             if media is None:
-                return self._prompt(False, began, None, phrase, spotter)
+                return self._on_clock(hearing.result() if hearing else Prompt(False))
             frames = self._feed(media)
             if media.at < began_waiting:
                 continue  # said before this wait began: not its prompt
-            if detector is None and self._frames is not None:
-                rate = self._frames.format.rate
-                detector = PromptEnd(silence, rate)
-                if phrases and self._spotter is not None:
-                    spotter = self._spotter(phrases, rate)
-            assert detector is not None
+            if hearing is None and self._frames is not None:
+                hearing = Hearing(silence=silence, phrases=phrases, barge=barge,
+                                  rate=self._frames.format.rate, spotter=self._spotter)
+            assert hearing is not None
             for pcm, t in frames:
-                if spotter is not None and phrase is None:
-                    phrase = spotter.feed(pcm, t)
-                    if phrase is not None and barge:
-                        return self._prompt(False, began, None, phrase, spotter)
-                for event in detector.feed(pcm, t):
-                    if isinstance(event, SpeechStarted):
-                        began = event.t + self._offset
-                    elif isinstance(event, PromptEnded):
-                        return self._prompt(True, event.speech_began + self._offset,
-                                            event.speech_ended + self._offset, phrase, spotter)
+                heard = hearing.feed(pcm, t)
+                if heard is not None:
+                    return self._on_clock(heard)
 
-    def _prompt(self, ended: bool, began: float | None, stopped: float | None,
-                phrase: str | None, spotter: Spotter | None) -> Prompt:
-        words = () if spotter is None else tuple(
-            Words(t + self._offset, text) for t, text in spotter.transcript())
-        return Prompt(ended, began, stopped, phrase, words)
+    def _on_clock(self, prompt: Prompt) -> Prompt:
+        """`prompt` with its audio times moved onto the flow's clock."""
+        offset = self._offset
+
+        def moved(t: float | None) -> float | None:
+            return None if t is None else t + offset
+
+        return dataclasses.replace(
+            prompt, speech_began=moved(prompt.speech_began),
+            speech_ended=moved(prompt.speech_ended),
+            transcript=tuple(Words(w.t + offset, w.text) for w in prompt.transcript))
 
     async def _connected(self, deadline: float) -> None:
         server = self._server

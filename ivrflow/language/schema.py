@@ -368,6 +368,11 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
         return
     elif error.validator == "anyOf" and by_branch and all(
             e.validator == "required" for errors in by_branch.values() for e in errors):
+        needed = [key for errors in by_branch.values() for e in errors
+                  for key in e.validator_value]
+        typos = _extra_keys(value, error.schema) if isinstance(error.schema, dict) else []
+        if any(difflib.get_close_matches(key, typos, 1, 0.6) for key in needed):
+            return  # the unknown-key message already suggests the key it needs
         hint = error.schema.get("x-hint", "") if isinstance(error.schema, dict) else ""
         yield path, f"{label(path)}: {hint}", False  # none of the keys one of which it needs
         return

@@ -19,10 +19,20 @@ ACTIONS = ("repeat", "hangup")
 SHORTEST = 0.05
 
 
-def load_menu(path: str | Path) -> Menu:
-    """Read and check a menu file; raise `FlowInvalid` with every problem found."""
+def load_menu(path: str | Path, *, speak: bool = False) -> Menu:
+    """Read and check a menu file; raise `FlowInvalid` with every problem found.
+
+    `speak`: the menu is about to play, so nodes with `say:` and no `prompt:` are timed by
+    their synthesized speech (which needs the [listen] extra); without it the menu is only
+    checked, and such nodes keep a prompt of 0 until timed (ivrflow.menu.voice).
+    """
     display = str(path)
-    return parse_menu(read_text(Path(path), display), display)
+    menu = parse_menu(read_text(Path(path), display), display)
+    if speak and menu.untimed:
+        from ivrflow.menu.voice import time_by_speech
+
+        menu = time_by_speech(menu)
+    return menu
 
 
 def parse_menu(text: str, display: str = "<menu>") -> Menu:
@@ -136,7 +146,9 @@ def _build(source: Source) -> Menu:
         line, column = source.where(("nodes", name), key=True)
         collect = spec.get("collect") or {}
         nodes[name] = Node(
-            name=name, prompt=seconds(spec["prompt"]), barge_in=spec.get("barge_in", True),
+            name=name, prompt=seconds(spec["prompt"]) if "prompt" in spec else 0.0,
+            say=spec.get("say"), timed_by_speech="prompt" not in spec,
+            barge_in=spec.get("barge_in", True),
             timeout=seconds(spec.get("timeout", 5)), on_timeout=spec.get("on_timeout", "repeat"),
             max_repeats=spec.get("max_repeats", 2), options=dict(spec.get("options") or {}),
             collect_max=collect.get("max"), collect_end=collect.get("end"),

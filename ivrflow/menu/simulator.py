@@ -33,6 +33,9 @@ class Happening:
 
 class MenuSimulator:
     def __init__(self, menu: Menu, start: float) -> None:
+        if menu.untimed:
+            raise ValueError(f"the menu's nodes {menu.untimed} are timed by their speech: "
+                             "load it with load_menu(..., speak=True)")
         self.menu = menu
         self.t0 = start
         self.trace: list[Happening] = []

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ivrflow.engine.clock import VirtualClock
 from ivrflow.engine.events import RunResult
@@ -24,6 +25,9 @@ from ivrflow.menu.loader import load_menu
 from ivrflow.menu.simulator import Happening, MenuSimulator
 from ivrflow.menu.transport import MenuTransport
 from ivrflow.output import escape_controls
+
+if TYPE_CHECKING:
+    from ivrflow.menu.voice import MenuVoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +47,23 @@ def run_expectation(flow: Flow) -> TestOutcome:
     """Play `flow` against the menu of its `expect` block; the flow must have one."""
     assert flow.expect is not None
     started = time.perf_counter()
-    menu = load_menu(flow.expect.menu)
+    menu = load_menu(flow.expect.menu, speak=True)
     expect = flow.expect
     bindings = resolve(flow, row=expect.values, environ={}, row_origin="expect.vars",
                        row_where=lambda name: f"{flow.path}:{expect.line}:{expect.column}")
     secret = bindings.secret_digits(flow.steps)
     clock = VirtualClock()
     transport = MenuTransport(menu, clock, flow.tone, is_secret=secret.__contains__)
-    result = asyncio.run(run_flow(flow, bindings, transport, "test-call", clock=clock))
+    voice = _voice(flow, transport.simulator)
+    ears = None
+    if flow.listens:
+        from ivrflow.engine.listening import check_detection
+        from ivrflow.menu.ears import MenuEars
+
+        assert voice is not None
+        ears = MenuEars(voice, clock, check_detection(flow))
+    result = asyncio.run(run_flow(flow, bindings, transport, "test-call", clock=clock,
+                                  ears=ears))
     simulator = transport.simulator
     # the flow ends when its last step does: a send's digits still play after the request
     end = max([clock.now()] + [simulator.t0 + r.end for r in result.steps if r.end is not None])
@@ -62,9 +75,24 @@ def run_expectation(flow: Flow) -> TestOutcome:
         reason = f"the menu model ran away: {simulator.trace[-1].detail}"
     else:
         reason = "" if passed else _explain(flow, result, simulator.trace, transport.sends,
-                                            final)
+                                            final, voice)
     return TestOutcome(flow, passed, final, path, reason, end - simulator.t0,
                        time.perf_counter() - started, result, _ending(simulator))
+
+
+def _voice(flow: Flow, simulator: MenuSimulator) -> MenuVoice | None:
+    """The menu's audio, when the recipe listens or the menu has words to tell a failure
+    by (and the synthesizer is there to say them)."""
+    if not flow.listens and not any(n.say for n in simulator.menu.nodes.values()):
+        return None
+    from ivrflow.menu.voice import MenuVoice
+
+    try:
+        return MenuVoice(simulator)
+    except ImportError:
+        if flow.listens:
+            raise
+        return None
 
 
 def _ending(simulator: MenuSimulator) -> str:
@@ -82,29 +110,41 @@ def _ending(simulator: MenuSimulator) -> str:
 
 
 def _explain(flow: Flow, result: RunResult, trace: Sequence[Happening],
-             sends: Sequence[tuple[float, str]], final: str) -> str:
-    """The first thing that went astray, in the recipe author's terms."""
+             sends: Sequence[tuple[float, str]], final: str,
+             voice: MenuVoice | None = None) -> str:
+    """The first thing that went astray, in the recipe author's terms, with what the IVR
+    was saying at that moment when the menu has words."""
+    assert flow.expect is not None
+    text, at = _astray(flow, result, trace, sends, final)
+    if voice is None:
+        return text
+    return f"{text}; the IVR: {escape_controls(voice.saying(at))}"
+
+
+def _astray(flow: Flow, result: RunResult, trace: Sequence[Happening],
+            sends: Sequence[tuple[float, str]], final: str) -> tuple[str, float]:
+    """What went astray and when (seconds into the call)."""
     assert flow.expect is not None
     for happening in trace:
         t = happening.t
         if happening.kind == "ignored":
             if "barge_in false" in happening.detail:
                 return (f"{happening.shown_digit()} at {t:.2f} s arrived during the prompt of "
-                        f"'{happening.node}' (barge_in false) and was ignored")
-            return f"{happening.shown_digit()} at {t:.2f} s was ignored: {happening.detail}"
+                        f"'{happening.node}' (barge_in false) and was ignored"), t
+            return f"{happening.shown_digit()} at {t:.2f} s was ignored: {happening.detail}", t
         if happening.kind == "unknown_key":
-            return f"{happening.shown_digit()} at {t:.2f} s in '{happening.node}': " \
-                   f"{happening.detail}"
+            return (f"{happening.shown_digit()} at {t:.2f} s in '{happening.node}': "
+                    f"{happening.detail}"), t
         if happening.kind == "timeout":
             later = [at for at, _ in sends if at > t]
             then = (f"the next key came at {later[0]:.2f} s" if later
                     else "no more digits were sent")
-            return f"'{happening.node}' timed out at {t:.2f} s waiting for input: {then}"
+            return f"'{happening.node}' timed out at {t:.2f} s waiting for input: {then}", t
     if not result.ok:
-        return f"the flow failed: {result.reason}"
+        return f"the flow failed: {result.reason}", result.duration
     where = f"in '{final}'" if final else "after the menu hung up"
     return (f"the flow ended at {result.duration:.2f} s {where}, not in "
-            f"'{flow.expect.reach}'")
+            f"'{flow.expect.reach}'"), result.duration
 
 
 def render(outcome: TestOutcome) -> str:

@@ -54,7 +54,12 @@ nodes:
     ("version: 1\nname: m\nstart: a\nnodes:\n  a: {prmpt: 1s}\n",
      ["m.yaml:5:7: nodes.a: unknown key 'prmpt'; did you mean 'prompt'? allowed keys: "
       "barge_in, collect, description, end, max_repeats, next, on_timeout, options, prompt, "
-      "timeout"]),
+      "say, timeout"]),
+    ("version: 1\nname: m\nstart: a\nnodes:\n  a: {timeout: 1s}\n",
+     ["m.yaml:5:6: nodes.a: a node needs its prompt's words (say:), its length (prompt:), "
+      "or both"]),
+    ("version: 1\nname: m\nstart: a\nnodes:\n  a: {say: ''}\n",
+     ["m.yaml:5:12: nodes.a.say must not be empty"]),
 ])
 def test_bad_menus_are_located(text: str, expected: list[str]) -> None:
     """Every menu problem is reported at its line and column."""
