@@ -53,7 +53,8 @@ class Ears(Protocol):
     """The IVR's audio on one call, as prompts."""
 
     async def prompt(self, *, silence: float, phrases: tuple[str, ...], barge: bool,
-                     deadline: float) -> Prompt:
-        """Listen from now until the prompt ends (or a phrase, with `barge`), or until
-        `deadline` (a clock time); raise AudioLost if the audio stops coming."""
+                     deadline: float, since: float | None = None) -> Prompt:
+        """Listen until the prompt ends (or a phrase, with `barge`), or until `deadline`
+        (a clock time), to audio from `since` (a clock time no later than now; None: from
+        now); raise AudioLost if the audio stops coming."""
         ...

@@ -24,6 +24,7 @@ from ivrflow.engine.ears import AudioLost, Ears, Prompt
 from ivrflow.engine.events import Event, Listener, RunResult, StepRecord
 from ivrflow.engine.retrying import DeadlineReached, RetryHook, TryAgain, with_retries
 from ivrflow.errors import ExitCode, InvalidInput
+from ivrflow.language.digits import last_key_at
 from ivrflow.language.durations import format_seconds
 from ivrflow.language.model import ConfirmLive, Flow, Listen, Send, Step, Wait
 from ivrflow.language.plan import listen_detail
@@ -126,6 +127,7 @@ class _Run:
         self.stop_reason: StopReason | None = None
         self.sending = False  # a request has begun and not yet been answered or abandoned
         self.ears: Ears | None = None
+        self.last_key: float | None = None  # offset at which the last send's last key began
 
     # -- time ---------------------------------------------------------------------------
 
@@ -292,6 +294,7 @@ class _Run:
             # latency (and a burst's queueing) never shifts the steps after it. Never
             # earlier than the answer, though: nothing goes on before the send is settled.
             anchor, answered = await self.send(step, record, digits, due=start)
+            self.last_key = anchor + last_key_at(digits, self.flow.tone)
             return max(anchor + playback(digits, self.flow.tone), answered)
         assert isinstance(step, ConfirmLive)
         record.detail = f"up to {format_seconds(step.timeout)}"
@@ -306,10 +309,22 @@ class _Run:
         self.emit("step_started", step, wait=step.max, silence=step.silence,
                   heard=list(step.heard), barge=step.barge)
         deadline = min(self.t0 + start + step.max, self.deadline)
+        # Right after a send, the IVR may answer its last key at once: the first syllables
+        # of that answer play while the key does, and the wait hears them.
+        previous = self.flow.steps[step.number - 2] if step.number > 1 else None
+        since = None
+        if isinstance(previous, Send) and self.last_key is not None:
+            since = self.t0 + min(start, self.last_key)
         try:
             prompt = await self.ears.prompt(silence=step.silence, phrases=step.heard,
-                                            barge=step.barge, deadline=deadline)
+                                            barge=step.barge, deadline=deadline, since=since)
         except AudioLost as lost:
+            # a call's audio ends when the call does: ask, so that a hang-up is told as one
+            gone = await self.call_gone()
+            if gone is not None:
+                raise _Stop("not_live", ExitCode.CALL_NOT_LIVE,
+                            f"the call ended during the listening wait ({gone}); nothing "
+                            "more was sent") from None
             raise _Stop("failed", ExitCode.STEP_FAILED,
                         f"the IVR could not be heard: {lost.reason}; nothing more was "
                         "sent") from None
@@ -422,6 +437,16 @@ class _Run:
             raise _Stop("deadline", ExitCode.STEP_FAILED,
                         "the flow's timeout would pass before the next attempt; last error: "
                         f"{reached.last.reason}") from None
+
+    async def call_gone(self) -> str | None:
+        """One live-call check, bounded by the flow's deadline: why the call is gone, or
+        None when it is live or the check could not tell."""
+        try:
+            outcome = await self.request(lambda: self.transport.live(self.call),
+                                         until=self.clock.now() + 5.0)
+        except _NoAnswer:
+            return None
+        return self.said(outcome) if isinstance(outcome, CallGone) else None
 
     async def confirm_still_live(self, step: Send) -> None:
         """Before retrying a send: go on only if the API confirms the call is live."""

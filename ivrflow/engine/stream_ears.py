@@ -47,8 +47,8 @@ class StreamEars:
         self._record = record  # takes every decoded frame (16-bit PCM, its rate)
 
     async def prompt(self, *, silence: float, phrases: tuple[str, ...], barge: bool,
-                     deadline: float) -> Prompt:
-        began_waiting = self._clock.now()
+                     deadline: float, since: float | None = None) -> Prompt:
+        began_waiting = self._clock.now() if since is None else since
         await self._connected(deadline)
         hearing: Hearing | None = None
         while True:

@@ -45,6 +45,12 @@ def playback(digits: str, tone: float) -> float:
     return sum(PAUSES.get(c, tone) for c in digits)
 
 
+def last_key_at(digits: str, tone: float) -> float:
+    """Seconds from the start of playing `digits` to the start of its last key's tone."""
+    keys = [i for i, c in enumerate(digits) if c not in PAUSES]
+    return playback(digits[:keys[-1]], tone) if keys else playback(digits, tone)
+
+
 def mask(template: str, secret: set[str], values: dict[str, str] | None = None) -> str:
     """The digits as shown to people: secret references as ****, others resolved if known."""
 

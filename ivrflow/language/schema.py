@@ -369,7 +369,7 @@ def _explain_choice(error: ValidationError, source: Source) -> Iterator[tuple[Js
     elif error.validator == "anyOf" and by_branch and all(
             e.validator == "required" for errors in by_branch.values() for e in errors):
         needed = [key for errors in by_branch.values() for e in errors
-                  for key in e.validator_value]
+                  for key in (e.validator_value if isinstance(e.validator_value, list) else [])]
         typos = _extra_keys(value, error.schema) if isinstance(error.schema, dict) else []
         if any(difflib.get_close_matches(key, typos, 1, 0.6) for key in needed):
             return  # the unknown-key message already suggests the key it needs

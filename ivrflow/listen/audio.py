@@ -17,7 +17,6 @@ platform ivrflow supports (x86-64 and ARM64 are little-endian).
 
 from __future__ import annotations
 
-import math
 import sys
 from array import array
 from dataclasses import dataclass
@@ -226,52 +225,21 @@ class Upsampler:
 
 
 def resample(pcm: bytes, source: int, target: int) -> bytes:
-    """One-shot resampling of 16-bit PCM from `source` Hz to `target` Hz.
+    """One-shot resampling of 16-bit little-endian PCM from `source` Hz to `target` Hz.
 
-    For whole clips (synthesized prompts), not streams. Downsampling first low-passes
-    at 0.45 of the target rate (two cascaded second-order Butterworth sections), so
-    speech energy above the new Nyquist frequency does not fold back as noise; then
-    linear interpolation picks the new samples.
+    For whole clips (synthesized prompts), not streams: libsoxr's high-quality
+    converter (the `soxr` wheel), whose anti-aliasing filter keeps speech energy above
+    the new Nyquist frequency from folding back as noise. A Python filter took 0.5 s per
+    sentence, the larger part of playing a menu offline; soxr takes about a millisecond.
     """
     if source == target or not pcm:
         return pcm
-    values: list[float] = list(samples(pcm))
-    if target < source:
-        for _ in range(2):
-            values = _lowpass(values, 0.45 * target, source)
-    step = source / target
-    count = int(len(values) / step)
-    last = len(values) - 1
-    out = array("h")
-    for i in range(count):
-        x = i * step
-        j = int(x)
-        frac = x - j
-        a = values[j]
-        b = values[j + 1] if j < last else a
-        v = round(a + (b - a) * frac)
-        out.append(32767 if v > 32767 else -32768 if v < -32768 else v)
-    return to_bytes(out)
+    import numpy
+    import soxr
 
-
-def _lowpass(values: list[float], cutoff: float, rate: int) -> list[float]:
-    """A second-order Butterworth low-pass (the RBJ cookbook biquad), run once forward."""
-    w = 2 * math.pi * cutoff / rate
-    alpha = math.sin(w) / math.sqrt(2)
-    cos = math.cos(w)
-    a0 = 1 + alpha
-    b0 = b2 = (1 - cos) / 2 / a0
-    b1 = (1 - cos) / a0
-    a1 = -2 * cos / a0
-    a2 = (1 - alpha) / a0
-    x1 = x2 = y1 = y2 = 0.0
-    out: list[float] = []
-    append = out.append
-    for x in values:
-        y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
-        x2, x1, y2, y1 = x1, x, y1, y
-        append(y)
-    return out
+    values = numpy.frombuffer(pcm, dtype="<i2")
+    out = soxr.resample(values, source, target, quality="HQ")
+    return bytes(numpy.clip(numpy.rint(out), -32768, 32767).astype("<i2").tobytes())
 
 
 def _mulaw_to_linear(code: int) -> int:

@@ -26,13 +26,14 @@ class MenuEars:
         self.frames = 0  # frames judged, for the curious
 
     async def prompt(self, *, silence: float, phrases: tuple[str, ...], barge: bool,
-                     deadline: float) -> Prompt:
+                     deadline: float, since: float | None = None) -> Prompt:
         simulator = self.voice.simulator
         t0 = simulator.t0
         hearing = Hearing(silence=silence, phrases=phrases, barge=barge,
                           rate=self.voice.rate, spotter=self._spotter)
-        # the first whole frame after the wait began: earlier audio is not its prompt
-        n = math.ceil(round((self._clock.now() - t0) / FRAME, 9))
+        # the first whole frame from `since`: earlier audio is not this wait's prompt
+        began = self._clock.now() if since is None else since
+        n = math.ceil(round((began - t0) / FRAME, 9))
         while True:
             start = t0 + n * FRAME
             if start + FRAME > deadline:

@@ -116,14 +116,14 @@ def _explain(flow: Flow, result: RunResult, trace: Sequence[Happening],
     was saying at that moment when the menu has words."""
     assert flow.expect is not None
     text, at = _astray(flow, result, trace, sends, final)
-    if voice is None:
+    if voice is None or at is None:
         return text
     return f"{text}; the IVR: {escape_controls(voice.saying(at))}"
 
 
 def _astray(flow: Flow, result: RunResult, trace: Sequence[Happening],
-            sends: Sequence[tuple[float, str]], final: str) -> tuple[str, float]:
-    """What went astray and when (seconds into the call)."""
+            sends: Sequence[tuple[float, str]], final: str) -> tuple[str, float | None]:
+    """What went astray, and when the recipe acted on it (seconds into the call)."""
     assert flow.expect is not None
     for happening in trace:
         t = happening.t
@@ -139,7 +139,9 @@ def _astray(flow: Flow, result: RunResult, trace: Sequence[Happening],
             later = [at for at, _ in sends if at > t]
             then = (f"the next key came at {later[0]:.2f} s" if later
                     else "no more digits were sent")
-            return f"'{happening.node}' timed out at {t:.2f} s waiting for input: {then}", t
+            # the recipe acted when its next key came (if it came at all)
+            return (f"'{happening.node}' timed out at {t:.2f} s waiting for input: {then}",
+                    later[0] if later else None)
     if not result.ok:
         return f"the flow failed: {result.reason}", result.duration
     where = f"in '{final}'" if final else "after the menu hung up"

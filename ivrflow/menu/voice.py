@@ -125,8 +125,18 @@ class MenuVoice:
         node, into = nodes[i], t - times[i]
         spoken = len(self.clip(node)) / 2 / self.rate
         if node.say and into < spoken:
-            return (f"{into:.1f} s into the prompt of '{node.name}' (\"{node.say}\", "
-                    f"{spoken:.1f} s)")
+            return (f"{into:.1f} s into the {spoken:.1f} s prompt of '{node.name}', about "
+                    f"at \"{_around(node.say, into / spoken)}\"")
         if node.say:
             return f"'{node.name}' had finished its prompt {into - spoken:.1f} s before"
         return f"'{node.name}' has no say: text, so only line noise was playing"
+
+
+def _around(text: str, fraction: float, width: int = 3) -> str:
+    """The words of `text` near `fraction` of the way through it (speech runs at a near
+    steady pace), with an ellipsis where words are left out."""
+    words = text.split()
+    at = min(len(words) - 1, int(fraction * len(words)))
+    first, last = max(0, at - width), min(len(words), at + width + 1)
+    return ("..." if first else "") + " ".join(words[first:last]) + (
+        "..." if last < len(words) else "")

@@ -32,7 +32,7 @@ class ScriptedEars:
         self.asked: list[tuple[float, float, tuple[str, ...], bool]] = []
 
     async def prompt(self, *, silence: float, phrases: tuple[str, ...], barge: bool,
-                     deadline: float) -> Prompt:
+                     deadline: float, since: float | None = None) -> Prompt:
         now = self.clock.now() - self.t0
         self.asked.append((now, silence, phrases, barge))
         at, prompt = self._hear(now, silence, phrases, barge, deadline - self.t0)
