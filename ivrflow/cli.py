@@ -443,7 +443,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                "--sandbox")
         from ivrflow.menu.loader import load_menu
 
-        menu = load_menu(args.menu)
+        menu = load_menu(args.menu, speak=True)
     if args.dry_run:
         from ivrflow.language.plan import make_plan, render
 

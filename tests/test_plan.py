@@ -87,13 +87,15 @@ def test_a_listening_wait_counts_at_its_shortest_and_marks_what_follows() -> Non
     assert isinstance(steps, list) and steps[1]["earliest"] is True
 
 
-def test_run_refuses_listening_on_the_sandbox_before_anything_is_sent(tmp_path: Path) -> None:
-    """The sandbox cannot speak yet: a listening flow on it is exit 2 (nothing sent, no
-    sandbox started), located at the first listening wait."""
+def test_run_refuses_listening_on_the_sandbox_without_a_menu_before_it_starts(
+        tmp_path: Path) -> None:
+    """The sandbox speaks a menu model: a listening flow with neither --menu nor an
+    expect block is exit 2 (nothing sent, no sandbox started)."""
     flow = tmp_path / "l.yaml"
     flow.write_text(LISTENING, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "ivrflow", "run", str(flow), "--sandbox",
                            "--call", "c1"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
-    assert f"{flow}:7:5: step 1: the sandbox cannot speak yet" in done.stderr
+    assert f"{flow}: this flow listens, and the sandbox speaks a menu model's prompts: " \
+           "pass --menu FILE" in done.stderr
     assert "sandbox listening on" not in done.stderr and "heard" not in done.stderr

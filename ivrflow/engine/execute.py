@@ -9,6 +9,7 @@ the reporters print as it goes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -38,12 +39,12 @@ from ivrflow.engine.report import (
 )
 from ivrflow.errors import InvalidInput
 from ivrflow.language.model import Flow, Send
+from ivrflow.menu.model import Menu
 from ivrflow.signals import until_signal
 from ivrflow.transport.checks import DEFAULT_API_URL, check_api_url, check_credentials
 from ivrflow.transport.vobiz import Engine, VobizTransport
 
 if TYPE_CHECKING:
-    from ivrflow.menu.model import Menu
     from ivrflow.sandbox import Heard
 
 T = TypeVar("T")
@@ -105,6 +106,8 @@ def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: s
     listening = check_listening(flow, calls=len(jobs), sandbox=sandbox,
                                 stream_url=options.stream_url, listen=options.listen,
                                 record=options.record_audio)
+    if listening is not None and sandbox and options.menu is None:
+        options = dataclasses.replace(options, menu=_speaking_menu(flow))
     environ = os.environ if environ is None else environ
     target = None if sandbox else target_from_environment(api_url, environ)
     return asyncio.run(_main(flow, jobs, options, target, listening))
@@ -123,7 +126,8 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
         menus = LiveMenus(options.menu, {job.call: _secret_test(flow, job) for job in jobs},
                           flow.tone)
     async with Sandbox.serve(SandboxConfig(),
-                             on_heard=None if menus is None else menus.heard) as box:
+                             on_heard=None if menus is None else menus.heard,
+                             voices=None if menus is None else menus.voice) as box:
         print(f"ivrflow: sandbox listening on {box.url} (nothing leaves this machine)",
               file=sys.stderr)
         watcher = None if menus is None else asyncio.create_task(menus.watch(box.hangup))
@@ -131,7 +135,7 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
             code = await _run(flow, jobs, options,
                               Target(box.url, box.auth_id, box.auth_token),
                               also=None if menus is None else menus.flow_event,
-                              in_process=True)
+                              in_process=True, listening=listening)
         finally:
             if watcher is not None and menus is not None:
                 watcher.cancel()
@@ -139,6 +143,17 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
                 await menus.settle(box.hangup)
         _print_heard(flow, jobs, box.heard())
     return code
+
+
+def _speaking_menu(flow: Flow) -> Menu:
+    """The menu the sandbox speaks to a flow that listens: its `expect` block's."""
+    if flow.expect is None:
+        raise InvalidInput(f"{flow.path}: this flow listens, and the sandbox speaks a menu "
+                           "model's prompts: pass --menu FILE (a *.menu.yaml with say: "
+                           "text), or give the flow an expect block")
+    from ivrflow.menu.loader import load_menu
+
+    return load_menu(flow.expect.menu, speak=True)
 
 
 def _secret_test(flow: Flow, job: Job) -> Callable[[str], bool]:

@@ -46,7 +46,7 @@ class Listening:
 
     host: str
     port: int
-    public: str
+    public: str  # "" with the sandbox: the listener's own ws:// address on loopback
     spotter: SpotterFactory | None = None  # for the heard waits, loaded while checking
     record: Path | None = None  # --record-audio: a directory for one WAV file a call
 
@@ -126,24 +126,31 @@ def check_listening(flow: Flow, *, calls: int, sandbox: bool, stream_url: str | 
                                "has none")
         return None
     where = f"{flow.path}:{first.line}:{first.column}: step {first.number}"
-    if sandbox:
-        raise InvalidInput(f"{where}: the sandbox cannot speak yet, so a flow that listens "
-                           "runs only on a live call (with --stream-url)")
     if calls > 1:
         raise InvalidInput(f"{where}: a flow that listens runs on one call at a time for now")
-    if stream_url is None:
+    if sandbox and stream_url is not None:
+        raise InvalidInput("--stream-url is for live calls: the sandbox streams to the "
+                           "listener on loopback by itself")
+    if not sandbox and stream_url is None:
         raise InvalidInput(f"{where} listens to the call: pass --stream-url, the public "
                            "wss:// address at which Vobiz reaches the listener on --listen "
                            f"({listen})")
     spotter = check_detection(flow)
     host, port = parse_listen(listen)
+    if sandbox:
+        if host not in LOOPBACK:
+            raise InvalidInput(f"--listen {listen}: with the sandbox the listener stays on "
+                               "loopback (127.0.0.1)")
+        if listen == DEFAULT_LISTEN:
+            port = 0  # any free port: nothing outside needs to know it
     folder = None
     if record is not None:
         folder = Path(record)
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise InvalidInput(f"--record-audio {record!r}: give a directory that exists and "
                                "can be written")
-    return Listening(host, port, check_stream_url(stream_url), spotter, folder)
+    public = "" if stream_url is None else check_stream_url(stream_url)
+    return Listening(host, port, public, spotter, folder)
 
 
 class _Recording:
@@ -190,7 +197,8 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
                            f"({exc.strerror or exc}); pick another port") from None
     try:
         server.expected_call = call
-        outcome = await transport.start_stream(call, server.service_url(listening.public),
+        public = listening.public or f"ws://{_url_host(listening.host)}:{server.port}"
+        outcome = await transport.start_stream(call, server.service_url(public),
                                                track=flow.track)
         if not isinstance(outcome, StreamStarted):
             detail = f": {outcome.detail}" if outcome.detail else ""
@@ -215,3 +223,7 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
                                        STOP_WITHIN)
     finally:
         await server.__aexit__(None, None, None)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

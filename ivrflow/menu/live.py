@@ -38,6 +38,26 @@ class LiveMenus:
         if event.type == "flow_started" and event.call in self.secret:
             self.simulators[event.call] = MenuSimulator(self.menu, time.monotonic() - event.t)
 
+    def voice(self, call: str, rate: int) -> Callable[[float, float], bytes]:
+        """The call's audio for the sandbox's stream: (monotonic start, seconds) -> 16-bit
+        PCM at `rate`; the menu speaks once the call's flow has started, and before that
+        the line is quiet."""
+        from ivrflow.menu.voice import MenuVoice
+        from ivrflow.sandbox.streams import line_noise
+
+        quiet = line_noise(call, rate)
+        spoken: list[MenuVoice] = []
+
+        def play(start: float, seconds: float) -> bytes:
+            simulator = self.simulators.get(call)
+            if simulator is None or start < simulator.t0:
+                return quiet(start, seconds)
+            if not spoken:
+                spoken.append(MenuVoice(simulator, rate))
+            return spoken[0].audio(start - simulator.t0, seconds)
+
+        return play
+
     def heard(self, heard: Heard) -> None:
         """The sandbox's on_heard listener: play the digits into the call's menu."""
         simulator = self.simulators.get(heard.call)

@@ -20,15 +20,19 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from ivrflow.sandbox.config import MAX_BODY_BYTES, Fail, RateLimit, SandboxConfig
 from ivrflow.sandbox.faults import fault_name
 from ivrflow.sandbox.routes import ALLOWED_METHODS, Endpoint, Route, match
 from ivrflow.sandbox.state import HeardListener, RequestListener, RequestRecord, SandboxState
+from ivrflow.sandbox.streams import CONTENT_TYPES, TRACKS, StreamPlayer
+from ivrflow.transport.checks import LOOPBACK
 
 _DIGITS = re.compile(r"[0-9*#wW]+")
 _LEGS = frozenset({"aleg", "bleg", "both"})
 _JSON = "application/json"
+DEFAULT_CONTENT_TYPE = "audio/x-l16;rate=8000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +65,12 @@ class SandboxHandler:
 
     def __init__(self, config: SandboxConfig, state: SandboxState,
                  on_request: RequestListener | None = None,
-                 on_heard: HeardListener | None = None) -> None:
+                 on_heard: HeardListener | None = None,
+                 streams: StreamPlayer | None = None) -> None:
         self._config = config
         self._state = state
+        self._streams = streams or StreamPlayer(
+            None, lambda call: state.is_live(call, time.monotonic()), config.auth_id)
         self._on_request = on_request
         self._on_heard = on_heard
 
@@ -123,6 +130,9 @@ class SandboxHandler:
         if route.endpoint is Endpoint.DTMF:
             assert route.call is not None
             return await self._send_digits(request, route.call, now, wall)
+        if route.endpoint in (Endpoint.STREAMS, Endpoint.STREAM):
+            assert route.call is not None
+            return await self._stream(request, route, now)
         if request.method == "DELETE":
             assert route.call is not None
             if self._state.hang_up(route.call, now, wall):
@@ -147,8 +157,10 @@ class SandboxHandler:
             return _error(401, "the account in the path is not the X-Auth-ID account")
         return None
 
-    async def _send_digits(self, request: web.BaseRequest, call: str,
-                           now: float, wall: float) -> _Answer:
+    async def _json_body(self, request: web.BaseRequest, example: str
+                         ) -> dict[str, Any] | _Answer:
+        """The request's JSON object, or the answer that refuses it (`example`: what a
+        good body looks like, for the message)."""
         try:
             body = await asyncio.wait_for(_read_body(request), self._config.body_timeout)
         except _TooLarge:
@@ -162,9 +174,16 @@ class SandboxHandler:
             # Decoding first refuses UTF-16 and UTF-32, which json.loads would guess at.
             data = json.loads(body.decode("utf-8"))
         except (ValueError, RecursionError):
-            return _error(400, 'the body must be UTF-8 JSON like {"digits": "123#"}')
+            return _error(400, f"the body must be UTF-8 JSON like {example}")
         if not isinstance(data, dict):
-            return _error(400, 'the body must be a JSON object like {"digits": "123#"}')
+            return _error(400, f"the body must be a JSON object like {example}")
+        return data
+
+    async def _send_digits(self, request: web.BaseRequest, call: str,
+                           now: float, wall: float) -> _Answer:
+        data = await self._json_body(request, '{"digits": "123#"}')
+        if isinstance(data, _Answer):
+            return data
         digits = data.get("digits")
         leg = data.get("leg", "aleg")
         shown_digits = digits if isinstance(digits, str) else None
@@ -198,6 +217,40 @@ class SandboxHandler:
                           digits=shown_digits, leg=shown_leg, fault=name)
         return _Answer(None, digits=shown_digits, leg=shown_leg, fault=name)
 
+    async def _stream(self, request: web.BaseRequest, route: Route, now: float) -> _Answer:
+        """The Audio Stream endpoints: start, list, get and stop."""
+        call = route.call
+        assert call is not None
+        if route.endpoint is Endpoint.STREAM:
+            assert route.stream is not None
+            stream = self._streams.get(call, route.stream)
+            if stream is None:
+                return _error(404, f"stream {route.stream} not found on call {call}")
+            if request.method == "DELETE":
+                await self._streams.stop(stream)
+                return _Answer(204)
+            return _Answer(200, {"api_id": _api_id(), **stream.to_json()})
+        if request.method == "GET":
+            return _Answer(200, {"api_id": _api_id(), "objects": [
+                s.to_json() for s in self._streams.of_call(call)]})
+        if request.method == "DELETE":
+            for stream in self._streams.of_call(call):
+                await self._streams.stop(stream)
+            return _Answer(204)
+        data = await self._json_body(request, '{"service_url": "ws://127.0.0.1:8765/x"}')
+        if isinstance(data, _Answer):
+            return data
+        refusal = _stream_refusal(data)
+        if refusal is not None:
+            return _error(400, refusal)
+        if not self._state.is_live(call, now):
+            return _error(404, f"call {call} is not in progress")
+        stream = self._streams.start(call, data["service_url"],
+                                     data.get("content_type", DEFAULT_CONTENT_TYPE),
+                                     data.get("audio_track", "inbound"))
+        return _Answer(201, {"api_id": _api_id(), "stream_id": stream.stream_id,
+                             "message": "Stream started"})
+
     def _live_call(self, call: str, now: float, wall: float) -> _Answer:
         status, live = self._state.live_call(call, now, wall)
         if live is None:
@@ -217,6 +270,29 @@ class SandboxHandler:
             "stir_attestation": "A",
             "stir_verification": "Not Applicable",
         })
+
+
+def _stream_refusal(data: dict[str, Any]) -> str | None:
+    """Why a stream's start body is refused, or None. The sandbox reaches nothing beyond
+    this machine, so it streams only to ws:// on loopback."""
+    url = data.get("service_url")
+    if not isinstance(url, str) or not url:
+        return "service_url is required: the WebSocket URL to stream the call's audio to"
+    try:
+        parsed = URL(url)
+        scheme, host = parsed.scheme, parsed.host
+    except ValueError:
+        scheme, host = "", ""
+    if scheme != "ws" or host not in LOOPBACK or len(url) > 2048:
+        return ("the sandbox streams only to ws:// on loopback (127.0.0.1, ::1 or "
+                "localhost); nothing leaves this machine")
+    if data.get("bidirectional", False) is not False:
+        return "bidirectional streams are not supported by the sandbox; send false"
+    if data.get("content_type", DEFAULT_CONTENT_TYPE) not in CONTENT_TYPES:
+        return "content_type must be one of " + ", ".join(CONTENT_TYPES)
+    if data.get("audio_track", "inbound") not in TRACKS:
+        return "audio_track must be one of " + ", ".join(TRACKS)
+    return None
 
 
 async def _read_body(request: web.BaseRequest) -> bytes:

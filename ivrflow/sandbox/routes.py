@@ -18,12 +18,16 @@ class Endpoint(enum.Enum):
     CALLS = ".../Call/"
     CALL = ".../Call/{call_uuid}/"
     DTMF = ".../Call/{call_uuid}/DTMF/"
+    STREAMS = ".../Call/{call_uuid}/Stream/"
+    STREAM = ".../Call/{call_uuid}/Stream/{stream_id}/"
 
 
 ALLOWED_METHODS: dict[Endpoint, tuple[str, ...]] = {
     Endpoint.CALLS: ("GET",),
     Endpoint.CALL: ("GET", "DELETE"),
     Endpoint.DTMF: ("POST",),
+    Endpoint.STREAMS: ("GET", "POST", "DELETE"),
+    Endpoint.STREAM: ("GET", "DELETE"),
 }
 
 
@@ -35,11 +39,13 @@ class Route:
     auth_id: str
     call: str | None
     miscased: bool
+    stream: str | None = None
 
 
 _PATH = re.compile(
-    r"/(api/v1)/(account)/([^/]+)/(call)(?:/([^/]+))?(?:/(dtmf))?/?", re.IGNORECASE)
-_SPELLING = ("api/v1", "Account", "Call", "DTMF")
+    r"/(api/v1)/(account)/([^/]+)/(call)(?:/([^/]+))?(?:/(dtmf|stream)(?:/([^/]+))?)?/?",
+    re.IGNORECASE)
+_SPELLING = {"dtmf": "DTMF", "stream": "Stream"}
 
 
 def match(raw_path: str) -> Route | None:
@@ -47,15 +53,21 @@ def match(raw_path: str) -> Route | None:
     m = _PATH.fullmatch(raw_path)
     if m is None:
         return None
-    prefix, account, auth_id, call_word, call, dtmf = m.groups()
-    if dtmf is not None:
+    prefix, account, auth_id, call_word, call, tail, stream = m.groups()
+    if tail is not None and call is None:
+        return None
+    if tail is not None and tail.lower() == "dtmf":
+        if stream is not None:
+            return None
         endpoint = Endpoint.DTMF
+    elif tail is not None:
+        endpoint = Endpoint.STREAMS if stream is None else Endpoint.STREAM
     elif call is not None:
         endpoint = Endpoint.CALL
     else:
         endpoint = Endpoint.CALLS
-    words = (prefix, account, call_word) if dtmf is None else (
-        prefix, account, call_word, dtmf)
-    miscased = words != _SPELLING[:len(words)]
+    words = (prefix, account, call_word) + (() if tail is None else (tail,))
+    spelling = ("api/v1", "Account", "Call") + (
+        () if tail is None else (_SPELLING[tail.lower()],))
     return Route(endpoint, unquote(auth_id), None if call is None else unquote(call),
-                 miscased)
+                 words != spelling, None if stream is None else unquote(stream))

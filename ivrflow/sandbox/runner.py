@@ -31,6 +31,7 @@ from ivrflow.sandbox.state import (
     RequestRecord,
     SandboxState,
 )
+from ivrflow.sandbox.streams import StreamPlayer, Voices
 
 _START_TIMEOUT = 10.0
 # Idle keep-alive connections close at once; this only bounds waiting for handlers
@@ -55,11 +56,18 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig, *,
                  on_request: RequestListener | None = None,
-                 on_heard: HeardListener | None = None) -> None:
-        """Prepare a sandbox without starting it; use `start_in_thread` or `serve`."""
+                 on_heard: HeardListener | None = None,
+                 voices: Voices | None = None) -> None:
+        """Prepare a sandbox without starting it; use `start_in_thread` or `serve`.
+
+        `voices` gives each call's audio for its audio streams (default: line noise)."""
         self.config = config
         self._state = SandboxState(config)
-        self._handler = SandboxHandler(config, self._state, on_request, on_heard)
+        state = self._state
+        self._streams = StreamPlayer(
+            voices, lambda call: state.is_live(call, time.monotonic()), config.auth_id)
+        self._handler = SandboxHandler(config, self._state, on_request, on_heard,
+                                       self._streams)
         self._runner: web.ServerRunner | None = None
         self._port = 0
         self._thread: threading.Thread | None = None
@@ -74,12 +82,14 @@ class Sandbox:
     @classmethod
     def start_in_thread(cls, config: SandboxConfig | None = None, *, port: int = 0,
                         on_request: RequestListener | None = None,
-                        on_heard: HeardListener | None = None) -> Sandbox:
+                        on_heard: HeardListener | None = None,
+                        voices: Voices | None = None) -> Sandbox:
         """Start a sandbox on `port` (0: any free one) in a thread with its own loop.
 
         Returns once it accepts connections; raises OSError if the port is taken.
         """
-        sandbox = cls(config or SandboxConfig(), on_request=on_request, on_heard=on_heard)
+        sandbox = cls(config or SandboxConfig(), on_request=on_request, on_heard=on_heard,
+                      voices=voices)
         ready = threading.Event()
         failure: list[BaseException] = []
         sandbox._thread = threading.Thread(
@@ -97,12 +107,14 @@ class Sandbox:
     @contextlib.asynccontextmanager
     async def serve(cls, config: SandboxConfig | None = None, *, port: int = 0,
                     on_request: RequestListener | None = None,
-                    on_heard: HeardListener | None = None) -> AsyncIterator[Sandbox]:
+                    on_heard: HeardListener | None = None,
+                    voices: Voices | None = None) -> AsyncIterator[Sandbox]:
         """Run a sandbox in the running event loop for the length of an `async with`.
 
         Raises OSError on entry if the port is taken.
         """
-        sandbox = cls(config or SandboxConfig(), on_request=on_request, on_heard=on_heard)
+        sandbox = cls(config or SandboxConfig(), on_request=on_request, on_heard=on_heard,
+                      voices=voices)
         await sandbox._open(port)
         try:
             yield sandbox
@@ -181,6 +193,7 @@ class Sandbox:
             return
         self._stopped = True
         try:
+            await self._streams.close()
             await self._runner.cleanup()
         finally:
             asyncio.get_running_loop().set_exception_handler(
