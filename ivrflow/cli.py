@@ -200,10 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run against a built-in sandbox API on 127.0.0.1 instead")
     run.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT",
                      help="with listening waits: where the call's audio stream is received "
-                          "(default 127.0.0.1:8765)")
+                          "(default 127.0.0.1:8765; with --sandbox, a free port)")
     run.add_argument("--stream-url", metavar="URL",
-                     help="with listening waits: the public wss:// address at which Vobiz "
-                          "reaches --listen (a tunnel or reverse proxy)")
+                     help="with listening waits on a live call: the public wss:// address "
+                          "at which Vobiz reaches --listen (a tunnel or reverse proxy)")
     run.add_argument("--record-audio", metavar="DIR",
                      help="with listening waits: save the call's audio heard as DIR/CALL.wav "
                           "(nothing is kept otherwise)")

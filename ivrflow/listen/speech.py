@@ -147,12 +147,13 @@ def synthesize(text: str, rate: int = 8000, *, voice: str = VOICE,
 
 def trim(pcm: bytes, level: int = TRIM_LEVEL) -> bytes:
     """`pcm` without its leading and trailing samples quieter than `level`."""
-    values = array("h")
-    values.frombytes(pcm)
-    loud = [i for i, v in enumerate(values) if v >= level or v <= -level]
-    if not loud:
+    import numpy
+
+    values = numpy.frombuffer(pcm[:len(pcm) - len(pcm) % 2], dtype="<i2").astype(numpy.int32)
+    loud = numpy.flatnonzero(numpy.abs(values) >= level)
+    if not len(loud):
         return b""
-    return pcm[2 * loud[0]:2 * (loud[-1] + 1)]
+    return pcm[2 * int(loud[0]):2 * (int(loud[-1]) + 1)]
 
 
 def noise(seconds: float, rate: int, level: float = NOISE_LEVEL, seed: int = 0) -> bytes:
@@ -173,16 +174,15 @@ def noise(seconds: float, rate: int, level: float = NOISE_LEVEL, seed: int = 0) 
 def mix(speech: bytes, background: bytes) -> bytes:
     """`speech` with `background` added sample by sample (clipped), as long as the
     longer of the two."""
-    a, b = array("h"), array("h")
-    a.frombytes(speech)
-    b.frombytes(background)
+    import numpy
+
+    a = numpy.frombuffer(speech, dtype="<i2").astype(numpy.int32)
+    b = numpy.frombuffer(background, dtype="<i2").astype(numpy.int32)
     if len(a) < len(b):
         a, b = b, a
-    out = array("h", a)
-    for i, v in enumerate(b):
-        s = out[i] + v
-        out[i] = 32767 if s > 32767 else -32768 if s < -32768 else s
-    return out.tobytes()
+    out = a.copy()
+    out[:len(b)] += b
+    return bytes(numpy.clip(out, -32768, 32767).astype("<i2").tobytes())
 
 
 @dataclass(frozen=True, slots=True)
