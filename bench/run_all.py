@@ -52,6 +52,8 @@ STEPS: list[tuple[str, list[str], float]] = [
     ("validate", ["validate_speed.py"], 150),
     ("burst", ["burst_timing.py", "--calls", "300,1000", "--limit", "60", "--repeats", "2"],
      600),
+    ("listen", ["listen_detection.py", "--prompts", "60"], 300),
+    ("listen-e2e", ["listen_end_to_end.py", "--runs", "3"], 300),
 ]
 
 
@@ -275,6 +277,7 @@ def render(results: dict[str, dict[str, Any]], machine: dict[str, Any], total: f
     many_section(results, add)
     memory_section(results, add)
     validate_section(results, add)
+    listen_section(results, add)
     notes(results, machine, add)
     return "\n".join(out)
 
@@ -375,6 +378,26 @@ def targets(results: dict[str, dict[str, Any]], add: Any) -> None:
         add(f"| `ivrflow validate` faster than check-jsonschema (200 files) | "
             f"{iv['seconds']:.2f} s vs {cj['seconds']:.2f} s | "
             f"{verdict(iv['seconds'] < cj['seconds'])} | {load_of(results['validate'])} |")
+    if ok_step(results, "listen"):
+        ld = results["listen"]
+        lat, met = ld["prompt_end_latency_ms"], ld["met"]
+        add(f"| prompt-end latency p99 <= silence + 100 ms, no false end ({ld['prompts']} "
+            f"prompts) | p99 {lat['p99']:.0f} ms (<= {ld['target_p99_ms']:.0f}), "
+            f"{ld['false_ends']} false ends | {verdict(met['latency'] and met['false_ends'])}"
+            f" | {load_of(ld)} |")
+        add(f"| >= 95 % of phrases heard, no false hit | {ld['phrase_hits']}/{ld['prompts']}"
+            f", {ld['false_hits']} false hits | {verdict(met['hit_rate'] and met['false_hits'])}"
+            f" | {load_of(ld)} |")
+        add(f"| CPU per listening call: VAD <= 1 %, with recognition <= 10 % of a core | "
+            f"{ld['cpu_vad_per_audio_second']:.2%}, {ld['cpu_listen_per_audio_second']:.2%} | "
+            f"{verdict(met['cpu_vad'] and met['cpu_listen'])} | {load_of(ld)} |")
+    if ok_step(results, "listen-e2e"):
+        le = results["listen-e2e"]
+        add(f"| end to end on the sandbox: every key after its prompt ended, within silence "
+            f"+ 150 ms | {le['keys_after_prompt_end']} keys, "
+            f"{le['late_ms_min']}-{le['late_ms_max']} ms after silence, "
+            f"{le['keys_before_speech_end']} early | {verdict(le['target_met'])} | "
+            f"{load_of(le)} |")
     add("")
     why(results, add)
 
@@ -777,6 +800,49 @@ def validate_section(results: dict[str, dict[str, Any]], add: Any) -> None:
         "no check of `${var}` references, regular expressions, unit limits or the "
         "timeline against the flow's timeout.")
     add("")
+
+
+def listen_section(results: dict[str, dict[str, Any]], add: Any) -> None:
+    ld = measured(results, add, "listen", "## 8. Listening: detection on synthesized menus")
+    if ld is not None:
+        lat = ld["prompt_end_latency_ms"]
+        add(f"`{ld['_command']}` ({load_of(ld)}): {ld['prompts']} seeded menus spoken by "
+            f"espeak-ng ({ld['voice']}, {ld['audio_seconds']:.0f} s of audio), with "
+            f"{ld['inner_pauses_s']['n']} inner pauses of "
+            f"{ld['inner_pauses_s']['min']:.2f}-{ld['inner_pauses_s']['max']:.2f} s and line "
+            "noise, through the stream path in turn as "
+            + ", ".join(ld["formats"]) + ".")
+        add("")
+        add("| measure | figure |")
+        add("|---|---|")
+        add(f"| prompt-end latency (silence {ld['silence_s']} s) | p50 {lat['p50']:.0f} ms, "
+            f"p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms |")
+        add(f"| false ends inside a pause shorter than the silence | {ld['false_ends']} |")
+        add(f"| expected phrases heard | {ld['phrase_hits']}/{ld['prompts']} |")
+        add(f"| false hits on other menus' prompts | {ld['false_hits']}/"
+            f"{ld['false_hit_prompts']} |")
+        add(f"| CPU per second of audio: VAD alone, with recognition | "
+            f"{ld['cpu_vad_per_audio_second']:.2%}, {ld['cpu_listen_per_audio_second']:.2%} "
+            f"(one core: about {ld['listening_calls_per_core']} listening calls) |")
+        add(f"| renumbered menus still heard as the old phrase (a known limit) | "
+            f"{ld['renumbered_heard_as_expected']}/{ld['renumbered_prompts']} |")
+        add("")
+    le = measured(results, add, "listen-e2e",
+                  "## 9. Listening end to end: `ivrflow run --sandbox` on a recipe that listens")
+    if le is not None:
+        add(f"`{le['_command']}` ({load_of(le)}): {le['flow']} run {le['runs']} times "
+            "through the CLI, the sandbox speaking its menu over a real WebSocket on "
+            f"loopback; exit codes {le['exit_codes']}.")
+        add("")
+        add(f"- Keys after a wait that ends with its prompt: {le['keys_after_prompt_end']}; "
+            f"arrival minus (true end of speech + silence): p50 {le['late_ms_p50']} ms, "
+            f"{le['late_ms_min']}-{le['late_ms_max']} ms (target: 0-150 ms); "
+            f"{le['keys_before_speech_end']} before their prompt's speech ended.")
+        add(f"- Keys after a `barge: true` wait: {le['barge_keys']}, arriving "
+            f"{', '.join(str(x) for x in le['barge_s_into_prompt'])} s into their prompt.")
+        add(f"- CPU of each run (ivrflow and its in-process sandbox): "
+            f"{le['run_cpu_share']:.1%} of a core.")
+        add("")
 
 
 def notes(results: dict[str, dict[str, Any]], machine: dict[str, Any], add: Any) -> None:
