@@ -10,8 +10,8 @@ sandbox speaking its prompts (ivrflow.menu.voice), or quiet line noise without o
 Frames are due on a monotonic schedule from the stream's start (frame n at start + n *
 20 ms, never drifting), and a late frame is sent at once rather than skipped, as a real
 media server does. The stream ends on `DELETE`, when its call ends, when the other side
-closes, or when the sandbox stops; a `stop` message is sent when the socket is still
-open.
+closes, or when the sandbox stops; as with Vobiz, there is no stop message: the socket
+closes.
 
 The sandbox never reaches beyond this machine: it streams only to `ws://` on loopback
 (checked by the handler before anything is started).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import time
 import uuid
@@ -153,24 +152,18 @@ class StreamPlayer:
             "mediaFormat": {"encoding": f"audio/x-{encoding}", "sampleRate": rate}}}))
         began = time.monotonic()
         n = 0
-        try:
-            while self._is_live(stream.call) and not socket.closed:
-                due = began + n * FRAME
-                delay = due + FRAME - time.monotonic()  # a frame goes once it has played
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                payload = encode(voice(due, FRAME), fmt)
-                await socket.send_str(json.dumps({
-                    "event": "media", "sequenceNumber": n + 1, "streamId": stream.stream_id,
-                    "media": {"track": stream.track, "timestamp": str(round(n * FRAME * 1000)),
-                              "chunk": n + 1,
-                              "payload": base64.b64encode(payload).decode("ascii")}}))
-                stream.frames_sent = n = n + 1
-        finally:
-            if not socket.closed:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(socket.send_str(json.dumps(
-                        {"event": "stop", "streamId": stream.stream_id})), 1.0)
+        while self._is_live(stream.call) and not socket.closed:
+            due = began + n * FRAME
+            delay = due + FRAME - time.monotonic()  # a frame goes once it has played
+            if delay > 0:
+                await asyncio.sleep(delay)
+            payload = encode(voice(due, FRAME), fmt)
+            await socket.send_str(json.dumps({
+                "event": "media", "sequenceNumber": n + 1, "streamId": stream.stream_id,
+                "media": {"track": stream.track, "timestamp": str(round(n * FRAME * 1000)),
+                          "chunk": n + 1,
+                          "payload": base64.b64encode(payload).decode("ascii")}}))
+            stream.frames_sent = n = n + 1
 
 
 def _iso(wall: float) -> str:
