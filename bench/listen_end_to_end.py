@@ -94,8 +94,11 @@ def main() -> int:
         for wait, arrived in zip(waits, arrivals, strict=False):
             if wait is None:
                 continue
-            node, entered = next(((n, t) for t, n in reversed(entries) if t < arrived),
-                                 ("", 0.0))
+            # the node the key was pressed in: a key enters the next node as it arrives,
+            # so a node entered within 20 ms of the arrival (the menu prints 10 ms) is
+            # the key's own doing
+            node, entered = next(((n, t) for t, n in reversed(entries)
+                                  if t < arrived - 0.02), ("", 0.0))
             end = entered + speech.get(node, 0.0)
             if wait.barge:
                 into_prompt.append(arrived - entered)
