@@ -115,6 +115,7 @@ exit codes:
   2    invalid input: a file, a variable, the command line, missing credentials
   3    the call is not live or has ended
   4    the API refused the credentials
+  5    the IVR did not say what the recipe expected (a listening wait)
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP)"""
 
 
@@ -179,10 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="run a flow on live calls",
-        usage="ivrflow run FLOW (--call ID... | --calls FILE) [options]",
+        usage="ivrflow run FLOW (--call ID... | --calls FILE | --to NUMBER) [options]",
         description="Run a flow on one or many live calls through the Vobiz API. "
                     "Credentials come from VOBIZ_AUTH_ID and VOBIZ_AUTH_TOKEN. Give the "
-                    "calls with --call (repeatable), --calls FILE, or both.")
+                    "calls with --call (repeatable), --calls FILE, or both; or place the "
+                    "call with --to.")
     run.add_argument("flow", metavar="FLOW", help="the flow file")
     run.add_argument("--call", action="append", default=[], metavar="ID",
                      help="a call's UUID (repeatable: one flow on several calls)")
@@ -204,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stream-url", metavar="URL",
                      help="with listening waits on a live call: the public wss:// address "
                           "at which Vobiz reaches --listen (a tunnel or reverse proxy)")
+    run.add_argument("--to", metavar="NUMBER",
+                     help="place the call: dial NUMBER (E.164 digits) through Make Call and "
+                          "run the flow once it is answered; hangs up at the end")
+    run.add_argument("--from", dest="caller", metavar="NUMBER",
+                     help="with --to: the caller id (default: $VOBIZ_FROM)")
+    run.add_argument("--public-url", metavar="URL",
+                     help="with --to on a live call: the public https:// address at which "
+                          "Vobiz reaches --listen with the call's callbacks")
+    run.add_argument("--keep-call", action="store_true",
+                     help="with --to: leave the call up when the flow ends, and print its uuid")
     run.add_argument("--record-audio", metavar="DIR",
                      help="with listening waits: save the call's audio heard as DIR/CALL.wav "
                           "(nothing is kept otherwise)")
@@ -412,7 +424,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     cli = parse_assignments(args.var)
     file_values = read_vars_file(args.vars_file) if args.vars_file else None
     file_name = args.vars_file or "--vars-file"
-    specs, problems = read_calls(args.call, args.calls, flow)
+    if args.to is not None and (args.call or args.calls):
+        raise InvalidInput("--to places the call the flow runs on: leave out --call and "
+                           "--calls")
+    # a placed call's uuid comes with its answer; until then the job has a stand-in
+    specs, problems = read_calls(["placed-call"] if args.to is not None else args.call,
+                                 args.calls, flow)
     shared = None
     jobs = []
     for spec in specs:
@@ -457,7 +474,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                       rate=args.rate, menu=menu, colour=colour_choice(args.color, sys.stderr),
                       verbosity=-1 if args.quiet else 1 if args.verbose else 0,
                       engine=args.http_engine, listen=args.listen,
-                      stream_url=args.stream_url, record_audio=args.record_audio)
+                      stream_url=args.stream_url, record_audio=args.record_audio,
+                      to=args.to, caller=args.caller, public_url=args.public_url,
+                      keep_call=args.keep_call)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 

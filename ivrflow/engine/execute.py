@@ -12,13 +12,20 @@ import asyncio
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from ivrflow.engine.batch import Job, batch_exit_code, run_batch
 from ivrflow.engine.clock import SINGLE_FLOW_SPIN, MonotonicClock
 from ivrflow.engine.collector import collector_off
+from ivrflow.engine.dialing import (
+    CallRefused,
+    Dialing,
+    check_dialing,
+    hangup_reason,
+    placed_call,
+)
 from ivrflow.engine.events import Listener, chain
 from ivrflow.engine.interpreter import run_flow
 from ivrflow.engine.listening import (
@@ -27,6 +34,7 @@ from ivrflow.engine.listening import (
     StreamRefused,
     call_audio,
     check_listening,
+    parse_listen,
 )
 from ivrflow.engine.pacing import Pacer
 from ivrflow.engine.ratelimit import GatedTransport, RateGate
@@ -37,7 +45,7 @@ from ivrflow.engine.report import (
     batch_table,
     pacing_lines,
 )
-from ivrflow.errors import InvalidInput
+from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.language.model import Flow, Send
 from ivrflow.menu.model import Menu
 from ivrflow.signals import until_signal
@@ -45,7 +53,10 @@ from ivrflow.transport.checks import DEFAULT_API_URL, check_api_url, check_crede
 from ivrflow.transport.vobiz import Engine, VobizTransport
 
 if TYPE_CHECKING:
+    from ivrflow.menu.live import LiveMenus
     from ivrflow.sandbox import Heard
+    from ivrflow.transport.base import Transport
+    from ivrflow.transport.callbacks import CallbackReceiver
 
 T = TypeVar("T")
 MAX_POOL = 1000  # connections; more concurrent flows than this share them
@@ -74,6 +85,10 @@ class Options:
     listen: str = DEFAULT_LISTEN  # where the audio stream's listener runs
     stream_url: str | None = None  # the public address at which Vobiz reaches it
     record_audio: str | None = None  # a directory for each call's audio (WAV)
+    to: str | None = None  # place the call: the number to dial
+    caller: str | None = None  # its caller id (--from, else $VOBIZ_FROM)
+    public_url: str | None = None  # where Vobiz reaches the listener with callbacks
+    keep_call: bool = False  # leave a placed call up at the end
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -103,20 +118,35 @@ def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> 
 def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: str | None,
                 sandbox: bool, environ: Mapping[str, str] | None = None) -> int:
     """Run `flow` on every job's call from the command line; return the exit code."""
+    if options.to is not None and options.public_url and options.stream_url is None:
+        # a placed call's audio comes to the same listener as its callbacks
+        scheme, rest = options.public_url.split("://", 1) if "://" in options.public_url \
+            else ("", options.public_url)
+        if scheme in ("http", "https"):
+            options = dataclasses.replace(
+                options, stream_url=("wss" if scheme == "https" else "ws") + "://" + rest)
     listening = check_listening(flow, calls=len(jobs), sandbox=sandbox,
                                 stream_url=options.stream_url, listen=options.listen,
                                 record=options.record_audio)
     if listening is not None and sandbox and options.menu is None:
         options = dataclasses.replace(options, menu=_speaking_menu(flow))
     environ = os.environ if environ is None else environ
+    dialing = check_dialing(to=options.to, caller=options.caller,
+                            public_url=options.public_url, sandbox=sandbox,
+                            keep_call=options.keep_call, calls=len(jobs), environ=environ)
+    if dialing is not None and sandbox and options.menu is None and flow.expect is not None:
+        # the sandbox dials a virtual callee: the flow's own menu model
+        options = dataclasses.replace(options, menu=_speaking_menu(flow))
     target = None if sandbox else target_from_environment(api_url, environ)
-    return asyncio.run(_main(flow, jobs, options, target, listening))
+    return asyncio.run(_main(flow, jobs, options, target, listening, dialing))
 
 
 async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
-                target: Target | None, listening: Listening | None = None) -> int:
+                target: Target | None, listening: Listening | None = None,
+                dialing: Dialing | None = None) -> int:
     if target is not None:
-        return await _run(flow, jobs, options, target, listening=listening)
+        return await _run(flow, jobs, options, target, listening=listening,
+                          dialing=dialing)
     from ivrflow.sandbox import Sandbox, SandboxConfig
 
     menus = None
@@ -135,7 +165,8 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
             code = await _run(flow, jobs, options,
                               Target(box.url, box.auth_id, box.auth_token),
                               also=None if menus is None else menus.flow_event,
-                              in_process=True, listening=listening)
+                              in_process=True, listening=listening, dialing=dialing,
+                              menus=menus)
         finally:
             if watcher is not None and menus is not None:
                 watcher.cancel()
@@ -143,6 +174,82 @@ async def _main(flow: Flow, jobs: Sequence[Job], options: Options,
                 await menus.settle(box.hangup)
         _print_heard(flow, jobs, box.heard())
     return code
+
+
+async def _dialled(flow: Flow, job: Job, options: Options, target: Target,
+                   transport: VobizTransport, used: Transport, clock: MonotonicClock,
+                   listener: Listener | None, dialing: Dialing,
+                   listening: Listening | None, menus: LiveMenus | None) -> int:
+    """Place the call, run the flow on it once answered, stop at its hangup, hang up."""
+    from ivrflow.transport.audio_stream import AudioStreamServer
+    from ivrflow.transport.callbacks import CallbackReceiver
+
+    receiver = CallbackReceiver(target.auth_token, keep_open=flow.timeout + 60)
+    host, port = parse_listen(options.listen)
+    if not dialing.public and options.listen == DEFAULT_LISTEN:
+        port = 0  # the sandbox: any free port on loopback
+    server = AudioStreamServer(host, port, callbacks=receiver)
+    try:
+        await server.__aenter__()
+    except OSError as exc:
+        raise InvalidInput(f"--listen {host}:{port}: cannot listen there "
+                           f"({exc.strerror or exc}); pick another port") from None
+    try:
+        receiver.public_base = dialing.public or f"http://{host}:{server.port}"
+
+        def stopped() -> tuple[str, int, str] | None:
+            if receiver.ended.is_set():
+                return ("not_live", int(ExitCode.CALL_NOT_LIVE), hangup_reason(receiver))
+            return None
+
+        async def flow_on(call: str) -> int:
+            if menus is not None:
+                menus.add_call(call, _secret_test(flow, job))
+            work = None
+            if listening is None:
+                work = run_flow(flow, job.bindings, used, call, clock=clock,
+                                listener=listener, stop_reason=stopped)
+                result = await until_signal(_until_ended(work, receiver))
+                return result.exit_code
+            async with call_audio(transport, call, flow, listening, clock,
+                                  server=server) as ears:
+                work = run_flow(flow, job.bindings, used, call, clock=clock,
+                                listener=listener, stop_reason=stopped, ears=ears)
+                result = await until_signal(_until_ended(work, receiver))
+            return result.exit_code
+
+        try:
+            async with placed_call(transport, dialing, receiver) as call:
+                print(f"ivrflow: the call to {dialing.to} was answered: {call}",
+                      file=sys.stderr)
+                code = await flow_on(call)
+                if dialing.keep_call and not receiver.ended.is_set():
+                    print(call)  # for the next tool
+                return code
+        except (CallRefused, StreamRefused) as refused:
+            print(f"ivrflow: {refused.reason}", file=sys.stderr)
+            return int(refused.exit_code)
+    finally:
+        for problem in dict.fromkeys(receiver.problems):
+            print(f"ivrflow: refused: {problem}", file=sys.stderr)
+        await server.__aexit__(None, None, None)
+
+
+async def _until_ended(work: Awaitable[T], receiver: CallbackReceiver) -> T:
+    """Run `work`, cancelling it the moment the hangup callback comes (it then reports
+    why, from its stop reason)."""
+    task = asyncio.ensure_future(work)
+    ended = asyncio.ensure_future(receiver.ended.wait())
+    try:
+        await asyncio.wait({task, ended}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # a stop signal: the flow reports it and returns
+        task.cancel()
+        return await task
+    finally:
+        ended.cancel()
+    if not task.done():
+        task.cancel()
+    return await task
 
 
 def _speaking_menu(flow: Flow) -> Menu:
@@ -179,7 +286,9 @@ def _print_heard(flow: Flow, jobs: Sequence[Job], heard: Sequence[Heard]) -> Non
     print(f"ivrflow: the sandbox heard {len(heard)} send(s):", file=sys.stderr)
     for h in heard:
         fault = f" ({h.fault})" if h.fault else ""
-        masked = shown.get((h.call, h.digits)) or "****"
+        # one job: its call may have been placed under an id known only at its answer
+        call = jobs[0].call if len(jobs) == 1 else h.call
+        masked = shown.get((call, h.digits)) or "****"
         who = f"{h.call}  " if many else ""
         print(f"  {who}+{h.offset:7.3f}s  {masked:<20} on {h.leg}{fault}", file=sys.stderr)
 
@@ -205,7 +314,8 @@ def connection_budget(in_process: bool) -> int:
 
 async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target,
                also: Listener | None = None, in_process: bool = False,
-               listening: Listening | None = None) -> int:
+               listening: Listening | None = None, dialing: Dialing | None = None,
+               menus: LiveMenus | None = None) -> int:
     """Run every job; `also` hears every event too (the live menus do); `in_process`:
     the API is a sandbox in this process."""
     # Secret digits are masked where events are made, and outside text is cleaned of
@@ -225,6 +335,9 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
             job = jobs[0]
             # one call: its own retry policy handles a 429; the gate only enforces --rate
             used = gated if options.rate else transport
+            if dialing is not None:
+                return await _dialled(flow, job, options, target, transport, used, clock,
+                                      chain(also, listener), dialing, listening, menus)
             if listening is None:
                 result = await until_signal(run_flow(
                     flow, job.bindings, used, job.call, clock=clock,

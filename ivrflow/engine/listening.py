@@ -34,6 +34,7 @@ from ivrflow.transport.vobiz import VobizTransport
 
 if TYPE_CHECKING:
     from ivrflow.engine.hearing import RecognizerSpotter
+    from ivrflow.transport.audio_stream import AudioStreamServer
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
 STOP_WITHIN = 5.0  # seconds the stream's stop may take when the run ends
@@ -184,17 +185,22 @@ class StreamRefused(Exception):
 
 @contextlib.asynccontextmanager
 async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening: Listening,
-                     clock: Clock) -> AsyncIterator[Ears]:
-    """Ears on `call` for the length of the block; the stream stopped at its end."""
+                     clock: Clock, server: AudioStreamServer | None = None
+                     ) -> AsyncIterator[Ears]:
+    """Ears on `call` for the length of the block; the stream stopped at its end.
+    `server`: the run's listener when it is already up (a placed call's callbacks share
+    it); otherwise one is started on `listening`'s address and stopped at the end."""
     from ivrflow.engine.stream_ears import StreamEars
     from ivrflow.transport.audio_stream import AudioStreamServer
 
-    server = AudioStreamServer(listening.host, listening.port)
-    try:
-        await server.__aenter__()
-    except OSError as exc:
-        raise InvalidInput(f"--listen {listening.host}:{listening.port}: cannot listen there "
-                           f"({exc.strerror or exc}); pick another port") from None
+    own = server is None
+    if server is None:
+        server = AudioStreamServer(listening.host, listening.port)
+        try:
+            await server.__aenter__()
+        except OSError as exc:
+            raise InvalidInput(f"--listen {listening.host}:{listening.port}: cannot listen "
+                               f"there ({exc.strerror or exc}); pick another port") from None
     try:
         server.expected_call = call
         public = listening.public or f"ws://{_url_host(listening.host)}:{server.port}"
@@ -222,7 +228,8 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
                 await asyncio.wait_for(transport.stop_stream(call, outcome.stream_id),
                                        STOP_WITHIN)
     finally:
-        await server.__aexit__(None, None, None)
+        if own:
+            await server.__aexit__(None, None, None)
 
 
 def _url_host(host: str) -> str:

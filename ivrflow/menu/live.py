@@ -27,11 +27,16 @@ class LiveMenus:
         """`calls` maps each call id to a test of whether a digit string is secret."""
         self.menu = menu
         self.tone = tone
-        self.secret = calls
+        self.secret = dict(calls)
         self.stream = stream or sys.stderr
         self.simulators: dict[str, MenuSimulator] = {}  # started with each call's flow
         self.shown = dict.fromkeys(calls, 0)
         self.many = len(calls) > 1
+
+    def add_call(self, call: str, is_secret: Callable[[str], bool]) -> None:
+        """A call known only once placed and answered (`run --to`)."""
+        self.secret[call] = is_secret
+        self.shown.setdefault(call, 0)
 
     def flow_event(self, event: Event) -> None:
         """Start a call's menu when its flow starts, as `ivrflow test` does."""

@@ -23,10 +23,13 @@ from aiohttp import web
 from yarl import URL
 
 from ivrflow.sandbox.config import MAX_BODY_BYTES, Fail, RateLimit, SandboxConfig
+from ivrflow.sandbox.dialer import Dialer
+from ivrflow.sandbox.dialer import refusal as dial_refusal
 from ivrflow.sandbox.faults import fault_name
 from ivrflow.sandbox.routes import ALLOWED_METHODS, Endpoint, Route, match
 from ivrflow.sandbox.state import HeardListener, RequestListener, RequestRecord, SandboxState
-from ivrflow.sandbox.streams import CONTENT_TYPES, TRACKS, StreamPlayer
+from ivrflow.sandbox.streams import TRACKS, StreamPlayer
+from ivrflow.transport.audio_stream import CONTENT_TYPES
 from ivrflow.transport.checks import LOOPBACK
 
 _DIGITS = re.compile(r"[0-9*#wW]+")
@@ -66,11 +69,13 @@ class SandboxHandler:
     def __init__(self, config: SandboxConfig, state: SandboxState,
                  on_request: RequestListener | None = None,
                  on_heard: HeardListener | None = None,
-                 streams: StreamPlayer | None = None) -> None:
+                 streams: StreamPlayer | None = None, dialer: Dialer | None = None
+                 ) -> None:
         self._config = config
         self._state = state
         self._streams = streams or StreamPlayer(
             None, lambda call: state.is_live(call, time.monotonic()), config.auth_id)
+        self._dialer = dialer
         self._on_request = on_request
         self._on_heard = on_heard
 
@@ -133,6 +138,8 @@ class SandboxHandler:
         if route.endpoint in (Endpoint.STREAMS, Endpoint.STREAM):
             assert route.call is not None
             return await self._stream(request, route, now)
+        if route.endpoint is Endpoint.CALLS and request.method == "POST":
+            return await self._make_call(request)
         if request.method == "DELETE":
             assert route.call is not None
             if self._state.hang_up(route.call, now, wall):
@@ -217,6 +224,21 @@ class SandboxHandler:
                           digits=shown_digits, leg=shown_leg, fault=name)
         return _Answer(None, digits=shown_digits, leg=shown_leg, fault=name)
 
+    async def _make_call(self, request: web.BaseRequest) -> _Answer:
+        """Make Call: dial a virtual callee (ivrflow.sandbox.dialer)."""
+        if self._dialer is None:
+            return _error(405, "this sandbox does not place calls", headers={"Allow": "GET"})
+        data = await self._json_body(request, '{"from": "14155550123", "to": "18005550100", '
+                                              '"answer_url": "http://127.0.0.1:8765/a"}')
+        if isinstance(data, _Answer):
+            return data
+        refused = dial_refusal(data)
+        if refused is not None:
+            return _error(400, refused)
+        call = self._dialer.place(data)
+        return _Answer(201, {"api_id": _api_id(), "request_uuid": call.request_uuid,
+                             "message": "Call fired"})
+
     async def _stream(self, request: web.BaseRequest, route: Route, now: float) -> _Answer:
         """The Audio Stream endpoints: start, list, get and stop."""
         call = route.call
@@ -245,6 +267,8 @@ class SandboxHandler:
             return _error(400, refusal)
         if not self._state.is_live(call, now):
             return _error(404, f"call {call} is not in progress")
+        if self._streams.full:
+            return _error(503, "too many audio streams at once", headers={"Retry-After": "1"})
         stream = self._streams.start(call, data["service_url"],
                                      data.get("content_type", DEFAULT_CONTENT_TYPE),
                                      data.get("audio_track", "inbound"))

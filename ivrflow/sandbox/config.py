@@ -117,6 +117,10 @@ class SandboxConfig:
     max_records: int | None = None
     idle_timeout: float = 15.0
     body_timeout: float = 10.0
+    dial: str = "answer"  # what a placed call meets: one of DIAL_OUTCOMES
+    ring_after: float = 0.1  # seconds from Make Call to the ring callback
+    answer_after: float = 0.3  # seconds from ringing to the answer (or its failure)
+    bad_signature: bool = False  # sign callbacks with the wrong token
 
     def __post_init__(self) -> None:
         if not self.auth_id or any(c in self.auth_id for c in "/ \t\r\n?#%"):
@@ -141,10 +145,18 @@ class SandboxConfig:
                 f"live_fail_status must be 400-599, not {self.live_fail_status!r}")
         if self.max_records is not None:
             _check_count(self.max_records)
+        if self.dial not in DIAL_OUTCOMES:
+            raise ValueError(f"dial must be one of {', '.join(DIAL_OUTCOMES)}, not "
+                             f"{self.dial!r}")
+        _check_seconds("ring_after", self.ring_after)
+        _check_seconds("answer_after", self.answer_after)
         for name in ("idle_timeout", "body_timeout"):
             _check_seconds(name, getattr(self, name))
             if not getattr(self, name):
                 raise ValueError(f"{name} must be more than 0 seconds")
+
+
+DIAL_OUTCOMES = ("answer", "no-answer", "busy", "failed", "machine")
 
 
 def _check_count(count: object) -> None:

@@ -23,7 +23,7 @@ class Endpoint(enum.Enum):
 
 
 ALLOWED_METHODS: dict[Endpoint, tuple[str, ...]] = {
-    Endpoint.CALLS: ("GET",),
+    Endpoint.CALLS: ("GET", "POST"),
     Endpoint.CALL: ("GET", "DELETE"),
     Endpoint.DTMF: ("POST",),
     Endpoint.STREAMS: ("GET", "POST", "DELETE"),

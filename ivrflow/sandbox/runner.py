@@ -24,6 +24,7 @@ from ivrflow.sandbox.connections import (
     connection_limit,
     quiet_accept_failures,
 )
+from ivrflow.sandbox.dialer import Dialer, PlacedCall
 from ivrflow.sandbox.state import (
     Heard,
     HeardListener,
@@ -66,8 +67,14 @@ class Sandbox:
         state = self._state
         self._streams = StreamPlayer(
             voices, lambda call: state.is_live(call, time.monotonic()), config.auth_id)
+        self._dialer = Dialer(
+            auth_token=config.auth_token, outcome=config.dial, ring_after=config.ring_after,
+            answer_after=config.answer_after, bad_signature=config.bad_signature,
+            mark_live=lambda call: state.mark_live(call, time.monotonic(), time.time()),
+            is_live=lambda call: state.is_live(call, time.monotonic()),
+            hang_up=lambda call: state.hang_up(call, time.monotonic(), time.time()))
         self._handler = SandboxHandler(config, self._state, on_request, on_heard,
-                                       self._streams)
+                                       self._streams, self._dialer)
         self._runner: web.ServerRunner | None = None
         self._port = 0
         self._thread: threading.Thread | None = None
@@ -193,6 +200,7 @@ class Sandbox:
             return
         self._stopped = True
         try:
+            await self._dialer.close()
             await self._streams.close()
             await self._runner.cleanup()
         finally:
@@ -236,6 +244,11 @@ class Sandbox:
     def requests(self) -> list[RequestRecord]:
         """Every request answered (or dropped) so far, oldest first (a copy)."""
         return self._state.requests()
+
+    def placed(self) -> list[PlacedCall]:
+        """The calls Make Call placed so far, oldest first: their uuids, the fields asked
+        for, their status and the callbacks sent with the answers they got."""
+        return list(self._dialer.calls.values())
 
     def dtmf_requests(self, call: str | None = None) -> int:
         """How many DTMF POSTs arrived, for one call or all, however they were answered."""

@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from ivrflow.transport.audio_stream import CONTENT_TYPES
+
 FRAME = 0.02
 CONNECT_TIMEOUT = 5.0
-CONTENT_TYPES = {"audio/x-l16;rate=8000": ("l16", 8000), "audio/x-l16;rate=16000": ("l16", 16000),
-                 "audio/x-mulaw;rate=8000": ("mulaw", 8000)}
 TRACKS = ("inbound", "outbound", "both")
+MAX_STREAMS = 64  # playing at once; more are refused (503), so a loop cannot exhaust it
+MAX_KEPT = 1000  # finished streams remembered for GET
 
 Voice = Callable[[float, float], bytes]
 """A call's audio: (monotonic start, seconds) -> 16-bit little-endian PCM at the
@@ -91,7 +93,16 @@ class StreamPlayer:
         self._streams: dict[str, Stream] = {}
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def full(self) -> bool:
+        return sum(1 for s in self._streams.values() if s.status == "in-progress") \
+            >= MAX_STREAMS
+
     def start(self, call: str, service_url: str, content_type: str, track: str) -> Stream:
+        if len(self._streams) >= MAX_KEPT:  # forget the oldest finished ones
+            for old in [k for k, v in self._streams.items() if v.status != "in-progress"
+                        ][:len(self._streams) - MAX_KEPT + 1]:
+                del self._streams[old]
         stream = Stream("st-" + uuid.uuid4().hex, call, service_url, content_type, track,
                         time.time())
         self._streams[stream.stream_id] = stream

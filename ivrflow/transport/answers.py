@@ -34,6 +34,8 @@ from ivrflow.transport.base import (
     Accepted,
     AuthDenied,
     CallGone,
+    CallOutcome,
+    CallPlaced,
     LiveOutcome,
     Rejected,
     SendOutcome,
@@ -104,6 +106,19 @@ def live_outcome(got: Answer | NoAnswer, token: str) -> LiveOutcome:
             return CallGone(got.status, "the call's status is not in-progress",
                             detail=clean_detail(state, token))
     return outcome
+
+
+def call_outcome(got: Answer | NoAnswer, token: str) -> CallOutcome:
+    """What Make Call's answer means. Placing a call is billable and rings someone: like a
+    send, a request that may have arrived is Unknown and is never repeated blindly."""
+    outcome = send_outcome(got, token)
+    if not isinstance(outcome, Accepted):
+        return outcome
+    assert isinstance(got, Answer)
+    data = _json(got.body)
+    request = data.get("request_uuid") if isinstance(data, dict) else None
+    valid = isinstance(request, str) and STREAM_ID.fullmatch(request) is not None
+    return CallPlaced(got.status, request if valid else None)
 
 
 def stream_outcome(got: Answer | NoAnswer, token: str) -> StreamOutcome:

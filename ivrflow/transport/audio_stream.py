@@ -38,6 +38,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ivrflow.transport.callbacks import CallbackReceiver
+
 MAX_MESSAGE = 16 * 1024  # a 20 ms frame of 16 kHz L16 is 640 bytes, about 900 in base64
 MAX_FRAME = 4096  # decoded bytes of one frame's audio
 QUEUE = 1000  # frames (20 s of audio) waiting for the detector before new ones are dropped
@@ -150,7 +152,9 @@ class AudioStreamServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 callbacks: CallbackReceiver | None = None) -> None:
+        """`callbacks`: a placed call's callbacks, served beside the stream (same port)."""
         self.host = host
         self.port = port
         self.token = secrets.token_urlsafe(16)
@@ -166,6 +170,7 @@ class AudioStreamServer:
         self._taken = False
         self._socket: web.WebSocketResponse | None = None
         self._runner: web.AppRunner | None = None
+        self.callbacks = callbacks
 
     def service_url(self, public_base: str) -> str:
         """The URL to give Vobiz: the public base (a tunnel's wss:// address, or ws:// on
@@ -174,7 +179,7 @@ class AudioStreamServer:
 
     async def __aenter__(self) -> AudioStreamServer:
         app = web.Application(client_max_size=MAX_MESSAGE)
-        app.router.add_get("/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
@@ -192,6 +197,13 @@ class AudioStreamServer:
                 await asyncio.wait_for(self._socket.close(code=1001, message=b"done"), 1.0)
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if self.callbacks is not None and self.callbacks.handles(request.path):
+            return await self.callbacks.handle(request)
+        if request.method != "GET":
+            return web.Response(status=405, headers={"Allow": "GET"})
+        return await self._handle(request)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if not hmac.compare_digest(request.path.encode(), self.path.encode()):

@@ -76,8 +76,18 @@ class StreamStarted:
     stream_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class CallPlaced:
+    """2xx to Make Call: the call is being dialled; `request_uuid` names the attempt (None:
+    the answer did not say, so no callback can be matched to it)."""
+
+    status: int
+    request_uuid: str | None
+
+
 SendOutcome = Accepted | Rejected | AuthDenied | CallGone | Transient | Unknown
 LiveOutcome = Accepted | Rejected | AuthDenied | CallGone | Transient | Unknown
+CallOutcome = CallPlaced | Rejected | AuthDenied | CallGone | Transient | Unknown
 StreamOutcome = StreamStarted | Rejected | AuthDenied | CallGone | Transient | Unknown
 
 

@@ -25,12 +25,13 @@ from ivrflow.transport.aiohttp_engine import AiohttpEngine
 from ivrflow.transport.answers import (
     REQUEST_HEADERS,
     STREAM_ID,
+    call_outcome,
     idempotent_outcome,
     live_outcome,
     send_outcome,
     stream_outcome,
 )
-from ivrflow.transport.base import LiveOutcome, SendOutcome, StreamOutcome
+from ivrflow.transport.base import CallOutcome, LiveOutcome, SendOutcome, StreamOutcome
 from ivrflow.transport.checks import (
     DEFAULT_API_URL,
     check_api_url,
@@ -97,6 +98,17 @@ class VobizTransport:
     async def live(self, call: str) -> LiveOutcome:
         got = await self._http.ask("GET", self._call_path(call), params={"status": "live"})
         return live_outcome(got, self._token)
+
+    async def make_call(self, fields: dict[str, object]) -> CallOutcome:
+        """Place a call (`POST .../Call/`) with `fields` (from, to, answer_url, ...)."""
+        got = await self._http.ask("POST", f"/api/v1/Account/{self.auth_id}/Call/",
+                                   body=fields)
+        return call_outcome(got, self._token)
+
+    async def hang_up(self, call: str) -> LiveOutcome:
+        """End the call (`DELETE .../Call/{uuid}/`); 404 means it had ended already."""
+        got = await self._http.ask("DELETE", self._call_path(call))
+        return idempotent_outcome(got, self._token)
 
     async def start_stream(self, call: str, service_url: str, *, track: str,
                            content_type: str = "audio/x-l16;rate=8000") -> StreamOutcome:

@@ -209,3 +209,25 @@ def test_a_stream_to_a_closed_port_fails_quietly(api: Api) -> None:
                                 headers=api.auth).json()["status"]
     assert status == "failed"
     assert api.live().status_code == 200  # the sandbox carries on
+
+
+def test_garbage_bodies_are_400(api: Api) -> None:
+    api.live("c1")
+    path = f"{api.account}/Call/c1/Stream/"
+    bodies = (b"\xff\xfe", b"[1, 2]", b"{", b'{"service_url": "ws://127.0.0.1:9/x"')
+    for content in bodies:
+        answer = api.client.post(path, content=content,
+                                 headers={**api.auth, "Content-Type": "application/json"})
+        assert answer.status_code == 400, content
+    assert api.client.post(path, headers=api.auth, content=b"x" * 70_000).status_code == 413
+
+
+def test_streams_playing_at_once_are_capped(api: Api, receiver: Receiver,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivrflow.sandbox import streams
+
+    monkeypatch.setattr(streams, "MAX_STREAMS", 2)
+    assert start(api, service_url=receiver.url).status_code == 201
+    assert start(api, service_url=receiver.url).status_code == 201
+    third = start(api, service_url=receiver.url)
+    assert third.status_code == 503 and third.headers["Retry-After"] == "1"
