@@ -464,6 +464,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from ivrflow.language.plan import make_plan, render
 
+        if args.to is not None:
+            print(_make_call_shown(args))
         print(render(make_plan(flow, jobs[0].bindings)))
         if batch:
             print(f"\n(the plan of the first call; {len(jobs)} calls in all, nothing sent)")
@@ -478,6 +480,33 @@ def cmd_run(args: argparse.Namespace) -> int:
                       to=args.to, caller=args.caller, public_url=args.public_url,
                       keep_call=args.keep_call)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
+
+
+def _make_call_shown(args: argparse.Namespace) -> str:
+    """The Make Call request `--to` would send, for --dry-run: checked as a run would,
+    the token never shown."""
+    import os
+
+    from ivrflow.engine.dialing import RING_TIMEOUT, check_dialing
+    from ivrflow.transport.checks import DEFAULT_API_URL
+
+    dialing = check_dialing(to=args.to, caller=args.caller, public_url=args.public_url,
+                            sandbox=args.sandbox, keep_call=args.keep_call, calls=1,
+                            environ=os.environ)
+    assert dialing is not None
+    base = "http://127.0.0.1:PORT" if args.sandbox else dialing.public
+    api = "" if args.sandbox else (args.api_url or os.environ.get(
+        "VOBIZ_API_URL") or DEFAULT_API_URL).rstrip("/")
+    account = os.environ.get("VOBIZ_AUTH_ID") or "$VOBIZ_AUTH_ID"
+    urls = "\n".join(f"  {kind}_url: {base}/cb/<a new token each run>/{kind} (POST)"
+                     for kind in ("answer", "ring", "hangup"))
+    where = " on the sandbox" if args.sandbox else ""
+    return (f"would place a call (nothing is sent): POST {output.escape_controls(api)}"
+            f"/api/v1/Account/{output.escape_controls(account)}/Call/{where} "
+            f"(X-Auth-Token: ****)\n  from: {dialing.caller}\n  to: {dialing.to}\n{urls}\n"
+            f"  ring_timeout: {RING_TIMEOUT}\n"
+            f"then: {'leave the call up' if dialing.keep_call else 'hang up'} when the "
+            "flow ends\n")
 
 
 def write_report(name: str, data: bytes, option: str) -> None:

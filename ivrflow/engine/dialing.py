@@ -191,6 +191,13 @@ def hangup_reason(receiver: CallbackReceiver) -> str:
     return f"the call hung up ({_ending(hangup.status, hangup.cause)})"
 
 
+def ended_words(receiver: CallbackReceiver) -> str:
+    """The call's end as its hangup callback told it."""
+    hangup = receiver.hangup
+    said = _ending(hangup.status, hangup.cause) if hangup is not None else "no cause given"
+    return f"the call has ended ({said})"
+
+
 def _ending(status: str | None, cause: str | None) -> str:
     said = [f"CallStatus {status}" if status else "", f"HangupCause {cause}" if cause else ""]
     return ", ".join(s for s in said if s) or "no cause given"

@@ -23,6 +23,7 @@ from ivrflow.engine.dialing import (
     CallRefused,
     Dialing,
     check_dialing,
+    ended_words,
     hangup_reason,
     placed_call,
 )
@@ -223,9 +224,12 @@ async def _dialled(flow: Flow, job: Job, options: Options, target: Target,
                 print(f"ivrflow: the call to {dialing.to} was answered: {call}",
                       file=sys.stderr)
                 code = await flow_on(call)
-                if dialing.keep_call and not receiver.ended.is_set():
-                    print(call)  # for the next tool
-                return code
+            if receiver.ended.is_set():
+                print(f"ivrflow: {ended_words(receiver)}", file=sys.stderr)
+            elif dialing.keep_call:
+                print(f"ivrflow: the call is left up (--keep-call): {call}", file=sys.stderr)
+                print(call)  # for the next tool
+            return code
         except (CallRefused, StreamRefused) as refused:
             print(f"ivrflow: {refused.reason}", file=sys.stderr)
             return int(refused.exit_code)

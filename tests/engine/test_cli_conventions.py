@@ -36,14 +36,16 @@ def test_no_abbreviation_and_values_never_echoed() -> None:
     done = ivrflow("run", "flows/ebt-balance.yaml", "--call", "c-1", "--vars",
                    f"card={SECRET}")
     assert done.returncode == 2
-    assert done.stderr.startswith("usage: ivrflow run FLOW (--call ID... | --calls FILE | --to NUMBER)")
+    assert done.stderr.startswith(
+        "usage: ivrflow run FLOW (--call ID... | --calls FILE | --to NUMBER)")
     assert "unrecognized arguments: --vars (did you mean --var or --vars-file?)" in done.stderr
     assert SECRET not in done.stderr + done.stdout
 
 
 def test_help_shows_required_calls_and_exit_codes() -> None:
     done = ivrflow("run", "--help")
-    assert "usage: ivrflow run FLOW (--call ID... | --calls FILE | --to NUMBER) [options]" in done.stdout
+    assert "usage: ivrflow run FLOW (--call ID... | --calls FILE | --to NUMBER) [options]" \
+        in done.stdout
     assert "exit codes:" in done.stdout and "130  interrupted" in done.stdout
     validate = " ".join(ivrflow("validate", "--help").stdout.split())
     assert "- reads a flow from standard input" in validate and "text (default) or json" \

@@ -70,7 +70,9 @@ def test_the_call_is_placed_answered_driven_and_hung_up(
                              ("POST", f"Call/{call}/DTMF/"), ("DELETE", f"Call/{call}/")]
     assert [kind for kind, _ in placed.callbacks] == ["ring", "answer", "hangup"]
     assert all(status == 200 for _, status in placed.callbacks)
-    assert f"the call to {TO} was answered: {call}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"the call to {TO} was answered: {call}" in err
+    assert "the call has ended (CallStatus completed, HangupCause NORMAL_CLEARING)" in err
 
 
 @pytest.mark.parametrize(("box", "status", "cause"), [
@@ -165,3 +167,20 @@ def test_sigint_mid_flow_hangs_the_call_up_and_exits_130(box: Sandbox, tmp_path:
     call = box.placed()[0].call_uuid
     assert calls_of(box)[-1] == ("DELETE", f"Call/{call}/")
     assert "Traceback" not in err
+
+
+def test_dry_run_shows_the_make_call_request_and_sends_nothing(
+        box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f.yaml").write_text(FLOW.format(wait="200ms"))
+    monkeypatch.setenv("VOBIZ_AUTH_ID", box.auth_id)
+    monkeypatch.setenv("VOBIZ_AUTH_TOKEN", box.auth_token)
+    assert main(["run", str(tmp_path / "f.yaml"), "--to", TO, "--from", FROM, "--api-url",
+                 box.url, "--public-url", "https://abc.example.net", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would place a call (nothing is sent): POST {box.url}/api/v1/Account/" \
+           f"{box.auth_id}/Call/ (X-Auth-Token: ****)" in out
+    assert f"from: {FROM}" in out and f"to: {TO}" in out
+    assert "answer_url: https://abc.example.net/cb/<a new token each run>/answer" in out
+    assert box.auth_token not in out
+    assert box.requests() == []
