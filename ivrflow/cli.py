@@ -116,6 +116,7 @@ exit codes:
   3    the call is not live or has ended
   4    the API refused the credentials
   5    the IVR did not say what the recipe expected (a listening wait)
+  6    a placed call was answered by a machine, not a person, or the other way round
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP)"""
 
 
@@ -214,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--public-url", metavar="URL",
                      help="with --to on a live call: the public https:// address at which "
                           "Vobiz reaches --listen with the call's callbacks")
+    run.add_argument("--machine-detection", action="store_true",
+                     help="with --to: ask Vobiz who answered, a person or a machine, and say "
+                          "it (the flow's answered_by implies it, and requires one)")
     run.add_argument("--keep-call", action="store_true",
                      help="with --to: leave the call up when the flow ends, and print its uuid")
     run.add_argument("--record-audio", metavar="DIR",
@@ -478,7 +482,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       engine=args.http_engine, listen=args.listen,
                       stream_url=args.stream_url, record_audio=args.record_audio,
                       to=args.to, caller=args.caller, public_url=args.public_url,
-                      keep_call=args.keep_call)
+                      keep_call=args.keep_call, machine_detection=args.machine_detection)
     return run_command(flow, jobs, options, api_url=args.api_url, sandbox=args.sandbox)
 
 
@@ -492,7 +496,7 @@ def _make_call_shown(args: argparse.Namespace) -> str:
 
     dialing = check_dialing(to=args.to, caller=args.caller, public_url=args.public_url,
                             sandbox=args.sandbox, keep_call=args.keep_call, calls=1,
-                            environ=os.environ)
+                            environ=os.environ, machine_detection=args.machine_detection)
     assert dialing is not None
     base = "http://127.0.0.1:PORT" if args.sandbox else dialing.public
     api = "" if args.sandbox else (args.api_url or os.environ.get(

@@ -8,7 +8,9 @@
     └── AuthRefused              4: the API refused the credentials
 
 Exit code 5 (NOT_HEARD) has no exception: a listening wait ends the flow with it when the
-IVR did not say what the recipe expected (or said nothing, or never stopped).
+IVR did not say what the recipe expected (or said nothing, or never stopped). Nor has 6
+(WRONG_ANSWERER): a call ivrflow placed was answered by a machine where the flow needs a
+person (`answered_by`), or the other way round, and was hung up before anything was sent.
 
 Every message is written for the person at the terminal: what failed, where, and what
 to do. None may carry a secret value.
@@ -29,6 +31,7 @@ class ExitCode(IntEnum):
     CALL_NOT_LIVE = 3
     AUTH_REFUSED = 4
     NOT_HEARD = 5
+    WRONG_ANSWERER = 6
     INTERRUPTED = 130
 
 

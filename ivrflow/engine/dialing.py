@@ -50,6 +50,8 @@ class Dialing:
     caller: str
     public: str
     keep_call: bool = False
+    machine_detection: bool = False  # ask Vobiz who answered
+    answered_by: str | None = None  # who must have: human | machine (the flow's key)
 
 
 class CallRefused(Exception):
@@ -90,7 +92,9 @@ def check_public_url(url: str) -> str:
 
 def check_dialing(*, to: str | None, caller: str | None, public_url: str | None,
                   sandbox: bool, keep_call: bool, calls: int,
-                  environ: Mapping[str, str]) -> Dialing | None:
+                  environ: Mapping[str, str], machine_detection: bool = False,
+                  answered_by: str | None = None, flow_path: str = "the flow"
+                  ) -> Dialing | None:
     """What placing the call needs, refused (exit 2) before anything is sent; None when
     the run drives calls placed elsewhere (`--call`)."""
     if to is None:
@@ -99,6 +103,13 @@ def check_dialing(*, to: str | None, caller: str | None, public_url: str | None,
                 raise InvalidInput(f"{option} is for placing a call: add --to NUMBER")
         if keep_call:
             raise InvalidInput("--keep-call keeps a call ivrflow placed: add --to NUMBER")
+        if machine_detection:
+            raise InvalidInput("--machine-detection asks who answers a call ivrflow places: "
+                               "add --to NUMBER")
+        if answered_by is not None:
+            raise InvalidInput(f"{flow_path}: answered_by: {answered_by} can be checked only "
+                               "on a call ivrflow places (--to): on a call placed elsewhere "
+                               "ivrflow cannot tell who answered")
         return None
     if calls > 1:
         raise InvalidInput("--to places one call; a batch of calls to place is not "
@@ -108,16 +119,18 @@ def check_dialing(*, to: str | None, caller: str | None, public_url: str | None,
     if not origin:
         raise InvalidInput("--to needs a caller id: pass --from NUMBER or set VOBIZ_FROM")
     source = check_number(origin, "--from" if caller is not None else "VOBIZ_FROM")
+    detect = machine_detection or answered_by is not None
     if sandbox:
         if public_url is not None:
             raise InvalidInput("--public-url is for live calls: the sandbox calls the "
                                "listener on loopback by itself")
-        return Dialing(number, source, "", keep_call)
+        return Dialing(number, source, "", keep_call, detect, answered_by)
     if public_url is None:
         raise InvalidInput("--to places a call, and Vobiz reports its answer and hangup to "
                            "the listener on --listen: pass --public-url, the public https:// "
                            "address at which Vobiz reaches it")
-    return Dialing(number, source, check_public_url(public_url), keep_call)
+    return Dialing(number, source, check_public_url(public_url), keep_call, detect,
+                   answered_by)
 
 
 @contextlib.asynccontextmanager
@@ -131,6 +144,8 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
         "ring_url": receiver.url("ring"), "ring_method": "POST",
         "hangup_url": receiver.url("hangup"), "hangup_method": "POST",
         "ring_timeout": RING_TIMEOUT}
+    if dialing.machine_detection:
+        fields["machine_detection"] = "true"  # synchronous: the answer callback says
     for attempt in range(1, PLACE_ATTEMPTS + 1):
         outcome = await transport.make_call(fields)
         if not isinstance(outcome, Transient) or attempt == PLACE_ATTEMPTS:
@@ -172,6 +187,12 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
                                                   "nothing was sent (is --public-url "
                                                   "reaching --listen?)")
     call = answer.call_uuid
+    wrong = _wrong_answerer(dialing, answer.machine)
+    if wrong is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(transport.hang_up(call), HANG_UP_WITHIN)
+        raise CallRefused(ExitCode.WRONG_ANSWERER, f"{wrong}; nothing was sent, and the call "
+                                                   "was hung up")
     try:
         yield call
     finally:
@@ -181,6 +202,32 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
             # the hangup callback confirms the end; it is not waited for long
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(receiver.ended.wait(), CONFIRM_WITHIN)
+
+
+def answered_words(dialing: Dialing, machine: bool | None) -> str:
+    """Who answered, when machine detection was asked for ("" otherwise)."""
+    if not dialing.machine_detection:
+        return ""
+    if machine is None:
+        return " (machine detection gave no result)"
+    return " by a machine" if machine else " by a person"
+
+
+def _wrong_answerer(dialing: Dialing, machine: bool | None) -> str | None:
+    if dialing.answered_by is None:
+        return None
+    if machine is None:
+        return (f"the flow needs the call answered by a {_party(dialing.answered_by)} "
+                "(answered_by), and machine detection gave no result")
+    if machine != (dialing.answered_by == "machine"):
+        return (f"the call was answered by a {_party('machine' if machine else 'human')}, "
+                f"and the flow needs a {_party(dialing.answered_by)} (answered_by: "
+                f"{dialing.answered_by})")
+    return None
+
+
+def _party(who: str) -> str:
+    return "person" if who == "human" else "machine"
 
 
 def hangup_reason(receiver: CallbackReceiver) -> str:

@@ -22,6 +22,7 @@ from ivrflow.engine.collector import collector_off
 from ivrflow.engine.dialing import (
     CallRefused,
     Dialing,
+    answered_words,
     check_dialing,
     ended_words,
     hangup_reason,
@@ -90,6 +91,7 @@ class Options:
     caller: str | None = None  # its caller id (--from, else $VOBIZ_FROM)
     public_url: str | None = None  # where Vobiz reaches the listener with callbacks
     keep_call: bool = False  # leave a placed call up at the end
+    machine_detection: bool = False  # ask who answered a placed call
 
 
 def target_from_environment(api_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -134,7 +136,9 @@ def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: s
     environ = os.environ if environ is None else environ
     dialing = check_dialing(to=options.to, caller=options.caller,
                             public_url=options.public_url, sandbox=sandbox,
-                            keep_call=options.keep_call, calls=len(jobs), environ=environ)
+                            keep_call=options.keep_call, calls=len(jobs), environ=environ,
+                            machine_detection=options.machine_detection,
+                            answered_by=flow.answered_by, flow_path=flow.path)
     if dialing is not None and sandbox and options.menu is None and flow.expect is not None:
         # the sandbox dials a virtual callee: the flow's own menu model
         options = dataclasses.replace(options, menu=_speaking_menu(flow))
@@ -221,8 +225,9 @@ async def _dialled(flow: Flow, job: Job, options: Options, target: Target,
 
         try:
             async with placed_call(transport, dialing, receiver) as call:
-                print(f"ivrflow: the call to {dialing.to} was answered: {call}",
-                      file=sys.stderr)
+                machine = receiver.answer.machine if receiver.answer else None
+                print(f"ivrflow: the call to {dialing.to} was answered"
+                      f"{answered_words(dialing, machine)}: {call}", file=sys.stderr)
                 code = await flow_on(call)
             if receiver.ended.is_set():
                 print(f"ivrflow: {ended_words(receiver)}", file=sys.stderr)

@@ -369,5 +369,5 @@ def _build(source: Source) -> Flow:
         description=data.get("description"), leg=leg,
         tone=seconds(data.get("tone", 0.25)), gap=seconds(data.get("gap", 0)),
         timeout=seconds(data.get("timeout", 1800)), retry=flow_retry, variables=variables,
-        track=listen.get("track", "inbound"),
+        track=listen.get("track", "inbound"), answered_by=data.get("answered_by"),
     )

@@ -136,6 +136,7 @@ class Flow:
     variables: Mapping[str, Variable] = field(default_factory=dict)
     expect: Expect | None = None
     track: Track = "inbound"  # the audio the listening waits hear
+    answered_by: str | None = None  # a placed call must be answered by: human | machine
 
     @property
     def listens(self) -> bool:

@@ -184,3 +184,46 @@ def test_dry_run_shows_the_make_call_request_and_sends_nothing(
     assert "answer_url: https://abc.example.net/cb/<a new token each run>/answer" in out
     assert box.auth_token not in out
     assert box.requests() == []
+
+
+MACHINE = "answered_by: {who}\n"
+
+
+@pytest.mark.parametrize(("box", "who", "code", "says"), [
+    ({"dial": "machine"}, "human", 6,
+     "the call was answered by a machine, and the flow needs a person (answered_by: human)"),
+    ({"dial": "answer"}, "machine", 6,
+     "the call was answered by a person, and the flow needs a machine (answered_by: machine)"),
+    ({"dial": "answer"}, "human", 0, "was answered by a person"),
+    ({"dial": "machine"}, "machine", 0, "was answered by a machine"),
+], indirect=["box"])
+def test_machine_detection_both_ways(
+        box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], who: str, code: int, says: str) -> None:
+    (tmp_path / "f.yaml").write_text(FLOW.format(wait="200ms").replace(
+        "steps:", MACHINE.format(who=who) + "steps:"))
+    monkeypatch.setenv("VOBIZ_AUTH_ID", box.auth_id)
+    monkeypatch.setenv("VOBIZ_AUTH_TOKEN", box.auth_token)
+    port = free_port()
+    assert main(["run", str(tmp_path / "f.yaml"), "--to", TO, "--from", FROM,
+                 "--api-url", box.url, "--listen", f"127.0.0.1:{port}",
+                 "--public-url", f"http://127.0.0.1:{port}"]) == code
+    assert says in capsys.readouterr().err
+    assert box.placed()[0].fields["machine_detection"] == "true"
+    call = box.placed()[0].call_uuid
+    dtmf = [p for _, p in calls_of(box) if p.endswith("DTMF/")]
+    assert (dtmf == []) == (code == 6)  # nothing sent to the wrong party
+    assert calls_of(box)[-1] == ("DELETE", f"Call/{call}/")  # hung up either way
+
+
+def test_answered_by_is_refused_on_a_call_placed_elsewhere(
+        box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f.yaml").write_text(FLOW.format(wait="200ms").replace(
+        "steps:", MACHINE.format(who="human") + "steps:"))
+    monkeypatch.setenv("VOBIZ_AUTH_ID", box.auth_id)
+    monkeypatch.setenv("VOBIZ_AUTH_TOKEN", box.auth_token)
+    assert main(["run", str(tmp_path / "f.yaml"), "--call", "c1", "--api-url", box.url]) == 2
+    assert "answered_by: human can be checked only on a call ivrflow places" in \
+        capsys.readouterr().err
+    assert box.requests() == []
