@@ -25,12 +25,10 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.transport.base import AuthDenied, CallGone, CallPlaced, Transient
 from ivrflow.transport.callbacks import CallbackReceiver
-from ivrflow.transport.checks import LOOPBACK
+from ivrflow.transport.checks import check_public_base
 from ivrflow.transport.vobiz import VobizTransport
 
 NUMBER = re.compile(r"\+?[0-9]{6,15}")
@@ -74,20 +72,8 @@ def check_number(value: str, option: str) -> str:
 def check_public_url(url: str) -> str:
     """`--public-url`: an https:// base (http:// only on loopback), no query or
     credentials."""
-    try:
-        parsed = httpx.URL(url)
-        scheme, host = parsed.scheme, parsed.host
-    except Exception:
-        scheme = host = ""
-    if scheme not in ("http", "https") or not host or "?" in url or "#" in url \
-            or "@" in url.split("//", 1)[-1].split("/", 1)[0]:
-        raise InvalidInput(f"--public-url {url!r}: give the public https:// address at which "
-                           "Vobiz reaches the listener, such as https://abc.example.net (a "
-                           "tunnel or reverse proxy to --listen)")
-    if scheme == "http" and host not in LOOPBACK:
-        raise InvalidInput(f"--public-url {url!r}: use https:// (the callbacks would travel "
-                           "in clear; http:// is allowed only for 127.0.0.1)")
-    return url.rstrip("/")
+    return check_public_base(url, "--public-url", secure="https", plain="http",
+                             example="https://abc.example.net", what="the callbacks")
 
 
 def check_dialing(*, to: str | None, caller: str | None, public_url: str | None,

@@ -36,6 +36,7 @@ from ivrflow.engine.listening import (
     StreamRefused,
     call_audio,
     check_listening,
+    open_listener,
     parse_listen,
 )
 from ivrflow.engine.pacing import Pacer
@@ -193,12 +194,7 @@ async def _dialled(flow: Flow, job: Job, options: Options, target: Target,
     host, port = parse_listen(options.listen)
     if not dialing.public and options.listen == DEFAULT_LISTEN:
         port = 0  # the sandbox: any free port on loopback
-    server = AudioStreamServer(host, port, callbacks=receiver)
-    try:
-        await server.__aenter__()
-    except OSError as exc:
-        raise InvalidInput(f"--listen {host}:{port}: cannot listen there "
-                           f"({exc.strerror or exc}); pick another port") from None
+    server = await open_listener(AudioStreamServer(host, port, callbacks=receiver))
     try:
         receiver.public_base = dialing.public or f"http://{host}:{server.port}"
 

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from ivrflow.engine.clock import Clock
 from ivrflow.engine.ears import Ears
 from ivrflow.engine.hearing import SpotterFactory
@@ -29,7 +27,7 @@ from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.language.model import Flow, Listen
 from ivrflow.transport.answers import status_message
 from ivrflow.transport.base import AuthDenied, CallGone, StreamStarted
-from ivrflow.transport.checks import LOOPBACK
+from ivrflow.transport.checks import LOOPBACK, check_public_base
 from ivrflow.transport.vobiz import VobizTransport
 
 if TYPE_CHECKING:
@@ -63,20 +61,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def check_stream_url(url: str) -> str:
     """`--stream-url`: a wss:// base (ws:// only on loopback), no query or credentials."""
-    try:
-        parsed = httpx.URL(url)
-        scheme, host = parsed.scheme, parsed.host
-    except Exception:
-        scheme = host = ""
-    if scheme not in ("ws", "wss") or not host or "?" in url or "#" in url \
-            or "@" in url.split("//", 1)[-1].split("/", 1)[0]:
-        raise InvalidInput(f"--stream-url {url!r}: give the public wss:// address at which "
-                           "Vobiz reaches the listener, such as wss://abc.example.net (a "
-                           "tunnel or reverse proxy to --listen)")
-    if scheme == "ws" and host not in LOOPBACK:
-        raise InvalidInput(f"--stream-url {url!r}: use wss:// (the call's audio would "
-                           "travel in clear; ws:// is allowed only for 127.0.0.1)")
-    return url.rstrip("/")
+    return check_public_base(url, "--stream-url", secure="wss", plain="ws",
+                             example="wss://abc.example.net", what="the call's audio")
 
 
 def check_detection(flow: Flow) -> SpotterFactory | None:
@@ -195,12 +181,7 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
 
     own = server is None
     if server is None:
-        server = AudioStreamServer(listening.host, listening.port)
-        try:
-            await server.__aenter__()
-        except OSError as exc:
-            raise InvalidInput(f"--listen {listening.host}:{listening.port}: cannot listen "
-                               f"there ({exc.strerror or exc}); pick another port") from None
+        server = await open_listener(AudioStreamServer(listening.host, listening.port))
     try:
         server.expected_call = call
         public = listening.public or f"ws://{_url_host(listening.host)}:{server.port}"
@@ -230,6 +211,16 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
     finally:
         if own:
             await server.__aexit__(None, None, None)
+
+
+async def open_listener(server: AudioStreamServer) -> AudioStreamServer:
+    """Start the run's listener; a port that cannot be listened on is exit 2."""
+    try:
+        await server.__aenter__()
+    except OSError as exc:
+        raise InvalidInput(f"--listen {server.host}:{server.port}: cannot listen there "
+                           f"({exc.strerror or exc}); pick another port") from None
+    return server
 
 
 def _url_host(host: str) -> str:

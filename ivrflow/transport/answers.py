@@ -114,11 +114,7 @@ def call_outcome(got: Answer | NoAnswer, token: str) -> CallOutcome:
     outcome = send_outcome(got, token)
     if not isinstance(outcome, Accepted):
         return outcome
-    assert isinstance(got, Answer)
-    data = _json(got.body)
-    request = data.get("request_uuid") if isinstance(data, dict) else None
-    valid = isinstance(request, str) and STREAM_ID.fullmatch(request) is not None
-    return CallPlaced(got.status, request if valid else None)
+    return CallPlaced(outcome.status, _named(got, "request_uuid"))
 
 
 def stream_outcome(got: Answer | NoAnswer, token: str) -> StreamOutcome:
@@ -128,11 +124,16 @@ def stream_outcome(got: Answer | NoAnswer, token: str) -> StreamOutcome:
     outcome = send_outcome(got, token)
     if not isinstance(outcome, Accepted):
         return outcome
+    return StreamStarted(outcome.status, _named(got, "stream_id"))
+
+
+def _named(got: Answer | NoAnswer, key: str) -> str | None:
+    """The identifier an accepted answer's JSON body gives under `key`, if it has the
+    shape of one (None otherwise: the answer is outside text)."""
     assert isinstance(got, Answer)
     data = _json(got.body)
-    stream = data.get("stream_id") if isinstance(data, dict) else None
-    valid = isinstance(stream, str) and STREAM_ID.fullmatch(stream) is not None
-    return StreamStarted(got.status, stream if valid else None)
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) and STREAM_ID.fullmatch(value) else None
 
 
 def classify(answer: Answer, *, safe: bool, token: str = "") -> SendOutcome:

@@ -47,6 +47,27 @@ def check_api_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def check_public_base(url: str, option: str, *, secure: str, plain: str, example: str,
+                      what: str) -> str:
+    """A public base address at which Vobiz reaches ivrflow's listener (`--stream-url`,
+    `--public-url`): scheme `secure` (`plain` only on loopback, since `what` would travel
+    in clear), a host, no query, fragment or credentials; returned without a trailing /."""
+    try:
+        parsed = httpx.URL(url)
+        scheme, host = parsed.scheme, parsed.host
+    except Exception:
+        scheme = host = ""
+    if scheme not in (secure, plain) or not host or "?" in url or "#" in url \
+            or "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+        raise InvalidInput(f"{option} {url!r}: give the public {secure}:// address at which "
+                           f"Vobiz reaches the listener, such as {example} (a tunnel or "
+                           "reverse proxy to --listen)")
+    if scheme == plain and host not in LOOPBACK:
+        raise InvalidInput(f"{option} {url!r}: use {secure}:// ({what} would travel in "
+                           f"clear; {plain}:// is allowed only for 127.0.0.1)")
+    return url.rstrip("/")
+
+
 def check_credentials(auth_id: str, auth_token: str) -> None:
     """Credentials that can go in a URL path and an HTTP header; never echoes the token."""
     if not AUTH_ID.fullmatch(auth_id):
