@@ -30,6 +30,7 @@ from ivrflow.sandbox.routes import ALLOWED_METHODS, Endpoint, Route, match
 from ivrflow.sandbox.state import HeardListener, RequestListener, RequestRecord, SandboxState
 from ivrflow.sandbox.streams import TRACKS, StreamPlayer
 from ivrflow.transport.audio_stream import CONTENT_TYPES
+from ivrflow.transport.callbacks import TooLarge, read_bounded
 from ivrflow.transport.checks import LOOPBACK
 
 _DIGITS = re.compile(r"[0-9*#wW]+")
@@ -324,14 +325,10 @@ async def _read_body(request: web.BaseRequest) -> bytes:
             and request.version >= (1, 1):
         # The low-level server leaves this to the handler; curl waits for it.
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    body = bytearray()
-    while True:
-        chunk = await request.content.readany()
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _TooLarge
+    try:
+        return await read_bounded(request, MAX_BODY_BYTES)
+    except TooLarge:
+        raise _TooLarge from None
 
 
 def _phrase(status: int) -> str:

@@ -112,7 +112,7 @@ class CallbackReceiver:
             self.problems.append(f"a {kind} callback larger than {MAX_BODY} bytes was refused")
             return web.Response(status=413)
         try:
-            body = await asyncio.wait_for(_read(request), READ_WITHIN)
+            body = await asyncio.wait_for(read_bounded(request, MAX_BODY), READ_WITHIN)
         except (asyncio.TimeoutError, ValueError, OSError):
             self.problems.append(f"a {kind} callback's body could not be read in time")
             return web.Response(status=400)
@@ -152,15 +152,20 @@ class CallbackReceiver:
             self.ended.set()
 
 
-async def _read(request: web.BaseRequest) -> bytes:
+class TooLarge(ValueError):
+    """A request body past its bound; reading stopped there."""
+
+
+async def read_bounded(request: web.BaseRequest, limit: int) -> bytes:
+    """A request's body, read as it comes, never more than `limit` bytes (TooLarge)."""
     body = bytearray()
     while True:
         chunk = await request.content.readany()
         if not chunk:
             return bytes(body)
         body += chunk
-        if len(body) > MAX_BODY:
-            raise ValueError("too large")
+        if len(body) > limit:
+            raise TooLarge(f"a body larger than {limit} bytes")
 
 
 def _checked(kind: str, fields: dict[str, str], at: float) -> Callback:
