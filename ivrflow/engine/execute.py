@@ -50,13 +50,13 @@ from ivrflow.engine.report import (
 )
 from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.language.model import Flow, Send
-from ivrflow.menu.model import Menu
 from ivrflow.signals import until_signal
 from ivrflow.transport.checks import DEFAULT_API_URL, check_api_url, check_credentials
 from ivrflow.transport.vobiz import Engine, VobizTransport
 
 if TYPE_CHECKING:
     from ivrflow.menu.live import LiveMenus
+    from ivrflow.menu.model import Menu
     from ivrflow.sandbox import Heard
     from ivrflow.transport.base import Transport
     from ivrflow.transport.callbacks import CallbackReceiver
