@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from ivrflow.errors import ExitCode, InvalidInput
+from ivrflow.signals import until_signal
 from ivrflow.transport.base import AuthDenied, CallGone, CallPlaced, Transient
 from ivrflow.transport.callbacks import CallbackReceiver
 from ivrflow.transport.checks import check_public_base
@@ -153,14 +154,13 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
                                                 f"({outcome.message}{detail}): ivrflow does "
                                                 "not dial twice; check the account's calls")
     receiver.expect(outcome.request_uuid)
-    answered = asyncio.ensure_future(receiver.answered.wait())
-    ended = asyncio.ensure_future(receiver.ended.wait())
     try:
-        await asyncio.wait({answered, ended}, timeout=RING_TIMEOUT + ANSWER_MARGIN,
-                           return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        answered.cancel()
-        ended.cancel()
+        await until_signal(_answer_or_end(receiver))
+    except asyncio.CancelledError:  # ^C while it rang: the flow never started
+        raise CallRefused(ExitCode.INTERRUPTED, "interrupted while the call was ringing; "
+                                                "nothing was sent (if it is answered now, "
+                                                "its answer URL is gone and Vobiz ends it)"
+                          ) from None
     answer = receiver.answer
     if answer is None or answer.call_uuid is None:
         hangup = receiver.hangup
@@ -188,6 +188,18 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
             # the hangup callback confirms the end; it is not waited for long
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(receiver.ended.wait(), CONFIRM_WITHIN)
+
+
+async def _answer_or_end(receiver: CallbackReceiver) -> None:
+    """Until the call is answered or has ended, at most the ring timeout and a margin."""
+    answered = asyncio.ensure_future(receiver.answered.wait())
+    ended = asyncio.ensure_future(receiver.ended.wait())
+    try:
+        await asyncio.wait({answered, ended}, timeout=RING_TIMEOUT + ANSWER_MARGIN,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        answered.cancel()
+        ended.cancel()
 
 
 def answered_words(dialing: Dialing, machine: bool | None) -> str:

@@ -227,3 +227,28 @@ def test_answered_by_is_refused_on_a_call_placed_elsewhere(
     assert "answered_by: human can be checked only on a call ivrflow places" in \
         capsys.readouterr().err
     assert box.requests() == []
+
+
+@pytest.mark.parametrize("box", [{"answer_after": 20.0}], indirect=True)
+def test_sigint_while_it_rings_exits_130_at_once_and_sends_nothing(
+        box: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "f.yaml").write_text(FLOW.format(wait="200ms"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ivrflow", "run", str(tmp_path / "f.yaml"), "--to", TO,
+         "--from", FROM, "--api-url", box.url, "--listen", f"127.0.0.1:{port}",
+         "--public-url", f"http://127.0.0.1:{port}"],
+        env={**os.environ, "VOBIZ_AUTH_ID": box.auth_id, "VOBIZ_AUTH_TOKEN": box.auth_token},
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 15
+    while not box.placed() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.4)  # ringing
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - stopped < 5
+    assert "interrupted while the call was ringing; nothing was sent" in err
+    assert calls_of(box) == [("POST", "Call/")]
+    assert "Traceback" not in err
