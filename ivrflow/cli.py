@@ -453,7 +453,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except InvalidInput as exc:
             problems += str(exc).splitlines()
             continue
-        jobs.append(Job(spec.call, bindings))
+        jobs.append(Job(spec.call, bindings, spec.to))
     if problems:
         raise report(problems)
     batch = len(jobs) > 1 or args.calls is not None

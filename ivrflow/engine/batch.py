@@ -9,12 +9,12 @@ the batch (Ctrl-C) stops every call at once, and each result says where it stood
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ivrflow.engine.clock import Clock, MonotonicClock
 from ivrflow.engine.events import Event, Listener, RunResult, chain
-from ivrflow.engine.interpreter import refuse_listening, run_flow
+from ivrflow.engine.interpreter import StopReason, refuse_listening, run_flow
 from ivrflow.engine.pacing import Pacer
 from ivrflow.errors import ExitCode
 from ivrflow.language.model import Flow
@@ -28,8 +28,9 @@ SEVERITY = (ExitCode.INTERRUPTED, ExitCode.AUTH_REFUSED, ExitCode.INVALID_INPUT,
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    call: str
+    call: str  # for a call to place: its number, until the answer names the call
     bindings: Bindings
+    to: str | None = None  # the number to dial: the batch places this call
 
 
 def batch_exit_code(results: Sequence[RunResult], interrupted: bool = False) -> int:
@@ -43,15 +44,21 @@ def batch_exit_code(results: Sequence[RunResult], interrupted: bool = False) -> 
     return int(ExitCode.OK) if codes <= {0} else int(ExitCode.STEP_FAILED)
 
 
+RunOne = Callable[[Job, StopReason], Awaitable[RunResult]]
+
+
 async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
                     concurrency: int = 1000, clock: Clock | None = None,
                     listener: Listener | None = None,
                     on_result: Callable[[RunResult], None] | None = None,
-                    pacer: Pacer | None = None) -> list[RunResult]:
+                    pacer: Pacer | None = None,
+                    run_one: RunOne | None = None) -> list[RunResult]:
     """Run `flow` on every job's call, at most `concurrency` at a time; results in job order.
 
     With a `pacer`, calls start one slot apart (ivrflow.engine.pacing), in job order, and
-    the pacer measures what each send costs.
+    the pacer measures what each send costs. `run_one(job, stop_reason)` runs one job
+    instead of `run_flow` on its call (a batch that places its calls: see
+    ivrflow.engine.execute); it must return the job's RunResult, and emit its events.
 
     Never raises for call or API trouble. If the task running this is cancelled, every
     call stops at once and the results say where each stood.
@@ -76,8 +83,12 @@ async def run_batch(flow: Flow, jobs: Sequence[Job], transport: Transport, *,
             async with slots:
                 if pacer is not None:
                     await pacer.turn()
-                result = await run_flow(flow, job.bindings, transport, job.call, clock=clock,
-                                        listener=listener, stop_reason=why_stopped)
+                if run_one is not None:
+                    result = await run_one(job, why_stopped)
+                else:
+                    result = await run_flow(flow, job.bindings, transport, job.call,
+                                            clock=clock, listener=listener,
+                                            stop_reason=why_stopped)
         except asyncio.CancelledError:  # stopped while waiting for a slot
             code = ExitCode.AUTH_REFUSED if stopped_by else ExitCode.INTERRUPTED
             reason = ("not started: the API refused the credentials" if stopped_by

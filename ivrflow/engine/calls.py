@@ -1,7 +1,8 @@
 """The calls of a batch: `--call` ids and `--calls FILE` rows, checked before anything runs.
 
-A calls file is CSV with a header whose first column is `call` and whose other columns
-name declared variables, or JSON Lines objects with the same keys. Each row gives one
+A calls file is CSV with a header whose first column is `call` (a live call's id) or
+`to` (a number to dial: the batch places its calls) and whose other columns name
+declared variables, or JSON Lines objects with the same keys. Each row gives one
 call and its own variable values; an empty CSV cell gives no value (the variable then
 comes from its other sources). Every problem names the file, the row (its line) and the
 column, and all of them are reported together.
@@ -31,10 +32,11 @@ MAX_CALLS_FILE_BYTES = 64 * 1024 * 1024
 class CallSpec:
     """One call of a batch and the variable values its row gives."""
 
-    call: str
+    call: str  # the call's id; for a call to place, its number until it is answered
     values: Mapping[str, str] = field(default_factory=dict)
     where: str = ""  # "calls.csv:3" for a file row, "" for --call
     columns: Mapping[str, int] = field(default_factory=dict)  # variable -> 1-based column
+    to: str | None = None  # a `to` column: the number to dial (the call is placed)
 
     def cell(self, name: str) -> str:
         """Where a variable's value of this row stands, for messages."""
@@ -51,6 +53,9 @@ def read_calls(ids: Sequence[str], path: str | None, flow: Flow
             problems.append(f"--call {call!r}: {_bad_id}")
     if path is not None:
         rows, file_problems = _read_file(Path(path), flow)
+        if ids and any(row.to for row in rows):
+            problems.append(f"{path}: its calls are to be placed (a 'to' column): leave out "
+                            "--call, or give the live calls in a 'call' column")
         specs += rows
         problems += file_problems
     seen: dict[str, str] = {}
@@ -58,15 +63,32 @@ def read_calls(ids: Sequence[str], path: str | None, flow: Flow
         place = spec.where or "--call"
         key = spec.call.casefold()  # call uuids compare case-insensitively
         if key in seen:
-            problems.append(f"{spec.cell('call') if spec.where else place}: call {spec.call!r} "
-                            f"appears twice in the batch (first at {seen[key]}; ids that "
-                            "differ only in case name one call); a call can run only one flow "
-                            "at a time")
+            what = (f"number {spec.call!r} appears twice in the batch (first at {seen[key]}); "
+                    "dialling it twice at once is refused" if spec.to else
+                    f"call {spec.call!r} appears twice in the batch (first at {seen[key]}; "
+                    "ids that differ only in case name one call); a call can run only one "
+                    "flow at a time")
+            problems.append(f"{spec.cell('call') if spec.where else place}: {what}")
         else:
             seen[key] = place
     if not specs and not problems:
         problems.append("no call to run: give --call ID or --calls FILE")
     return specs, problems
+
+
+_NUMBER = re.compile(r"\+?[0-9]{6,15}")
+_bad_number = "not a phone number: use E.164 digits, such as 14155550123 (6-15 digits)"
+
+
+def _number(text: str) -> str | None:
+    """A number to dial, as its digits (a leading + dropped), or None."""
+    text = text.strip()
+    return text.lstrip("+") if _NUMBER.fullmatch(text) else None
+
+
+def _shown_number(text: str) -> str:
+    """A bad number as a message may quote it: short and printable, else not at all."""
+    return repr(text) if len(text) <= 24 and text.isprintable() else "the value"
 
 
 def report(problems: list[str], limit: int = 50) -> InvalidInput:
@@ -141,11 +163,12 @@ def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list
     except csv.Error as exc:
         return [], [f"{display}:1:1: not valid CSV: {exc}"]
     header = [h.strip() for h in header]
-    if not header or header[0] != "call":
+    if not header or header[0] not in ("call", "to"):
         # the line is not echoed: without a header it is a row of data, maybe a secret's
         return [], [f"{display}:1:1: the first line must be the header, and its first "
-                    "column must be 'call': call,<variables> (the line is not shown, as it "
-                    "may hold data)"]
+                    "column must be 'call' (live calls) or 'to' (numbers to dial): "
+                    "call,<variables> (the line is not shown, as it may hold data)"]
+    placing = header[0] == "to"
     problems = _check_names(header[1:], flow, f"{display}:1", Suggestions(flow.variables))
     first_at: dict[str, int] = {}
     for index, name in enumerate(header):
@@ -167,7 +190,11 @@ def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list
                 problems.append(f"{where}:1: {len(row)} cells but the header has {len(header)}")
                 continue
             call = row[0].strip()
-            if not CALL_ID.fullmatch(call):
+            number = _number(call) if placing else None
+            if placing and number is None:
+                problems.append(f"{where}:1: {_shown_number(call)} is {_bad_number}")
+                continue
+            if not placing and not CALL_ID.fullmatch(call):
                 problems.append(f"{where}:1: {call!r} is {_bad_id}")
                 continue
             broken = [i for i, cell in enumerate(row) if "\n" in cell or "\r" in cell]
@@ -177,7 +204,7 @@ def _read_csv(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], list
                 continue
             values = {name: cell for name, cell in zip(header[1:], row[1:], strict=True)
                       if cell != ""}
-            specs.append(CallSpec(call, values, where, columns))
+            specs.append(CallSpec(number or call, values, where, columns, number))
     except csv.Error as exc:
         problems.append(f"{display}:{reader.line_num}:1: not valid CSV: {exc}")
     return specs, problems
@@ -242,10 +269,12 @@ def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], li
             reason = str(exc) if "nested" in str(exc) else "a number too long to read"
             problems.append(f"{where}:1: not usable JSON: {reason}")
             continue
-        if not isinstance(row, dict) or not isinstance(row.get("call"), str):
-            problems.append(f"{where}:1: each line must be an object with a \"call\" string")
+        key = "to" if isinstance(row, dict) and "to" in row and "call" not in row else "call"
+        if not isinstance(row, dict) or not isinstance(row.get(key), str):
+            problems.append(f"{where}:1: each line must be an object with a \"call\" string "
+                            "(a live call) or a \"to\" string (a number to dial)")
             continue
-        keys = [k for k in row if k != "call"]
+        keys = [k for k in row if k != key]
         columns = {name: i + 2 for i, name in enumerate(keys)}
         bad = _check_names(keys, flow, where, suggestions)
         wrong_type = [f"{where}:{columns[k]}: \"{k}\" must be a string, not {shown}; "
@@ -253,11 +282,14 @@ def _read_jsonl(text: str, display: str, flow: Flow) -> tuple[list[CallSpec], li
                       if k in flow.variables and not isinstance(row[k], str)
                       for shown in [_json_kind(row[k]) if flow.variables[k].secret
                                     else _short_json(row[k])]]
-        if not CALL_ID.fullmatch(row["call"]):
+        number = _number(row[key]) if key == "to" else None
+        if key == "to" and number is None:
+            bad.append(f"{where}:1: {_shown_number(row[key])} is {_bad_number}")
+        elif key == "call" and not CALL_ID.fullmatch(row["call"]):
             bad.append(f"{where}:1: {row['call']!r} is {_bad_id}")
         if bad or wrong_type:
             problems += bad + wrong_type
             continue
-        specs.append(CallSpec(row["call"], {k: row[k] for k in keys}, where,
-                              {"call": 1, **columns}))
+        specs.append(CallSpec(number or row[key], {k: row[k] for k in keys}, where,
+                              {"call": 1, **columns}, number))
     return specs, problems

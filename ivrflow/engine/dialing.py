@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from ivrflow.errors import ExitCode, InvalidInput
@@ -99,8 +99,8 @@ def check_dialing(*, to: str | None, caller: str | None, public_url: str | None,
                                "ivrflow cannot tell who answered")
         return None
     if calls > 1:
-        raise InvalidInput("--to places one call; a batch of calls to place is not "
-                           "supported yet")
+        raise InvalidInput("--to places one call: for many, give a calls file with a 'to' "
+                           "column")
     number = check_number(to, "--to")
     origin = caller if caller is not None else environ.get("VOBIZ_FROM")
     if not origin:
@@ -122,9 +122,13 @@ def check_dialing(*, to: str | None, caller: str | None, public_url: str | None,
 
 @contextlib.asynccontextmanager
 async def placed_call(transport: VobizTransport, dialing: Dialing,
-                      receiver: CallbackReceiver) -> AsyncIterator[str]:
+                      receiver: CallbackReceiver, *,
+                      admit: Callable[[], Awaitable[None]] | None = None,
+                      interruptible: bool = True) -> AsyncIterator[str]:
     """Place the call and yield its uuid once answered; hang it up when the block ends
-    (unless `keep_call`, or it has ended already)."""
+    (unless `keep_call`, or it has ended already). `admit`: waited for before each Make
+    Call (a batch's --rate gate); `interruptible`: a stop signal while it rings ends the
+    wait (one call; a batch's own signal handling cancels its calls instead)."""
     fields: dict[str, object] = {
         "from": dialing.caller, "to": dialing.to,
         "answer_url": receiver.url("answer"), "answer_method": "POST",
@@ -134,6 +138,8 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
     if dialing.machine_detection:
         fields["machine_detection"] = "true"  # synchronous: the answer callback says
     for attempt in range(1, PLACE_ATTEMPTS + 1):
+        if admit is not None:
+            await admit()
         outcome = await transport.make_call(fields)
         if not isinstance(outcome, Transient) or attempt == PLACE_ATTEMPTS:
             break
@@ -155,8 +161,11 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
                                                 "not dial twice; check the account's calls")
     receiver.expect(outcome.request_uuid)
     try:
-        await until_signal(_answer_or_end(receiver))
+        await (until_signal(_answer_or_end(receiver)) if interruptible
+               else _answer_or_end(receiver))
     except asyncio.CancelledError:  # ^C while it rang: the flow never started
+        if not interruptible:
+            raise
         raise CallRefused(ExitCode.INTERRUPTED, "interrupted while the call was ringing; "
                                                 "nothing was sent (if it is answered now, "
                                                 "its answer URL is gone and Vobiz ends it)"

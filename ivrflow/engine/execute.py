@@ -28,8 +28,8 @@ from ivrflow.engine.dialing import (
     hangup_reason,
     placed_call,
 )
-from ivrflow.engine.events import Listener, chain
-from ivrflow.engine.interpreter import run_flow
+from ivrflow.engine.events import Event, Listener, RunResult, chain
+from ivrflow.engine.interpreter import StopReason, run_flow
 from ivrflow.engine.listening import (
     DEFAULT_LISTEN,
     Listening,
@@ -58,8 +58,9 @@ if TYPE_CHECKING:
     from ivrflow.menu.live import LiveMenus
     from ivrflow.menu.model import Menu
     from ivrflow.sandbox import Heard
+    from ivrflow.transport.audio_stream import AudioStreamServer
     from ivrflow.transport.base import Transport
-    from ivrflow.transport.callbacks import CallbackReceiver
+    from ivrflow.transport.callbacks import CallbackReceiver, CallbackRouter
 
 T = TypeVar("T")
 MAX_POOL = 1000  # connections; more concurrent flows than this share them
@@ -135,9 +136,13 @@ def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: s
     if listening is not None and sandbox and options.menu is None:
         options = dataclasses.replace(options, menu=_speaking_menu(flow))
     environ = os.environ if environ is None else environ
-    dialing = check_dialing(to=options.to, caller=options.caller,
-                            public_url=options.public_url, sandbox=sandbox,
-                            keep_call=options.keep_call, calls=len(jobs), environ=environ,
+    placing = [job.to for job in jobs if job.to]
+    if placing and options.keep_call:
+        raise InvalidInput("--keep-call leaves one placed call up: not for a batch")
+    dialing = check_dialing(to=options.to or (placing[0] if placing else None),
+                            caller=options.caller, public_url=options.public_url,
+                            sandbox=sandbox, keep_call=options.keep_call,
+                            calls=1 if placing else len(jobs), environ=environ,
                             machine_detection=options.machine_detection,
                             answered_by=flow.answered_by, flow_path=flow.path)
     if dialing is not None and sandbox and options.menu is None and flow.expect is not None:
@@ -238,6 +243,77 @@ async def _dialled(flow: Flow, job: Job, options: Options, target: Target,
         for problem in dict.fromkeys(receiver.problems):
             print(f"ivrflow: refused: {problem}", file=sys.stderr)
         await server.__aexit__(None, None, None)
+
+
+class _Placing:
+    """A batch that places its calls: one listener for all their callbacks, and a job
+    runner that places each call (through the --rate gate), runs the flow on it once
+    answered, and hangs it up."""
+
+    def __init__(self, flow: Flow, transport: VobizTransport, gated: GatedTransport,
+                 clock: MonotonicClock, listener: Listener | None, dialing: Dialing,
+                 menus: LiveMenus | None, router: CallbackRouter,
+                 server: AudioStreamServer) -> None:
+        self.flow, self.transport, self.gated, self.clock = flow, transport, gated, clock
+        self.listener, self.dialing, self.menus = listener, dialing, menus
+        self.router, self.server = router, server
+
+    @classmethod
+    async def start(cls, flow: Flow, options: Options, target: Target,
+                    transport: VobizTransport, gated: GatedTransport, clock: MonotonicClock,
+                    listener: Listener | None, dialing: Dialing,
+                    menus: LiveMenus | None) -> _Placing:
+        from ivrflow.transport.audio_stream import AudioStreamServer
+        from ivrflow.transport.callbacks import CallbackRouter
+
+        router = CallbackRouter(target.auth_token, keep_open=flow.timeout + 60)
+        host, port = parse_listen(options.listen)
+        if not dialing.public and options.listen == DEFAULT_LISTEN:
+            port = 0
+        server = await open_listener(AudioStreamServer(host, port, callbacks=router))
+        router.public_base = dialing.public or f"http://{host}:{server.port}"
+        return cls(flow, transport, gated, clock, listener, dialing, menus, router, server)
+
+    async def close(self) -> None:
+        for problem in dict.fromkeys(self.router.problems + [
+                p for r in self.router.receivers for p in r.problems]):
+            print(f"ivrflow: refused: {problem}", file=sys.stderr)
+        await self.server.__aexit__(None, None, None)
+
+    async def run_one(self, job: Job, stop_reason: StopReason) -> RunResult:
+        assert job.to is not None
+        receiver = self.router.new()
+        dialing = dataclasses.replace(self.dialing, to=job.to)
+
+        def stopped() -> tuple[str, int, str] | None:
+            if receiver.ended.is_set():
+                return ("not_live", int(ExitCode.CALL_NOT_LIVE), hangup_reason(receiver))
+            return stop_reason()
+
+        try:
+            async with placed_call(self.transport, dialing, receiver,
+                                   admit=self.gated.admit, interruptible=False) as call:
+                if self.menus is not None:
+                    self.menus.add_call(call, _secret_test(self.flow, job))
+                return await _until_ended(run_flow(
+                    self.flow, job.bindings, self.gated, call, clock=self.clock,
+                    listener=self.listener, stop_reason=stopped), receiver)
+        except CallRefused as refused:
+            return self._not_run(job, refused.exit_code, refused.reason)
+        except asyncio.CancelledError:
+            given = stop_reason()
+            code = ExitCode(given[1]) if given else ExitCode.INTERRUPTED
+            return self._not_run(job, code, "stopped while the call rang; nothing was sent")
+
+    def _not_run(self, job: Job, code: ExitCode, reason: str) -> RunResult:
+        outcome = {ExitCode.CALL_NOT_LIVE: "not_live", ExitCode.AUTH_REFUSED: "auth_refused",
+                   ExitCode.INTERRUPTED: "interrupted",
+                   ExitCode.WRONG_ANSWERER: "not_live"}.get(code, "failed")
+        if self.listener is not None:  # every call's story ends with a flow_finished
+            self.listener(Event("flow_finished", job.call, 0.0, fields={
+                "outcome": outcome, "exit_code": int(code), "reason": reason,
+                "steps_done": 0, "steps": len(self.flow.steps)}))
+        return RunResult(job.call, self.flow.name, outcome, int(code), reason, (), 0.0)
 
 
 async def _until_ended(work: Awaitable[T], receiver: CallbackReceiver) -> T:
@@ -362,10 +438,20 @@ async def _run(flow: Flow, jobs: Sequence[Job], options: Options, target: Target
         batch_listener = JsonReporter() if options.json else progress
         on_result = None if options.json else progress.finished
         pacer = Pacer(clock)
-        with collector_off():  # no collector pause between the sends
-            results = await until_signal(run_batch(
-                flow, jobs, gated, concurrency=options.concurrency, clock=clock,
-                listener=chain(also, batch_listener), on_result=on_result, pacer=pacer))
+        placing = None
+        if dialing is not None:
+            placing = await _Placing.start(flow, options, target, transport, gated, clock,
+                                           chain(also, pacer.hear, batch_listener), dialing,
+                                           menus)
+        try:
+            with collector_off():  # no collector pause between the sends
+                results = await until_signal(run_batch(
+                    flow, jobs, gated, concurrency=options.concurrency, clock=clock,
+                    listener=chain(also, batch_listener), on_result=on_result,
+                    pacer=pacer, run_one=None if placing is None else placing.run_one))
+        finally:
+            if placing is not None:
+                await placing.close()
         pacing = pacer.pacing
         interrupted = any(r.outcome in ("interrupted", "not_started") and r.exit_code == 130
                           for r in results)

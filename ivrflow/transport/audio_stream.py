@@ -38,7 +38,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ivrflow.transport.callbacks import CallbackReceiver
+from ivrflow.transport.callbacks import CallbackReceiver, CallbackRouter
 
 MAX_MESSAGE = 16 * 1024  # a 20 ms frame of 16 kHz L16 is 640 bytes, about 900 in base64
 MAX_FRAME = 4096  # decoded bytes of one frame's audio
@@ -153,7 +153,7 @@ class AudioStreamServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, *,
                  clock: Callable[[], float] = time.monotonic,
-                 callbacks: CallbackReceiver | None = None) -> None:
+                 callbacks: CallbackReceiver | CallbackRouter | None = None) -> None:
         """`callbacks`: a placed call's callbacks, served beside the stream (same port)."""
         self.host = host
         self.port = port

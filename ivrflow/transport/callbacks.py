@@ -152,6 +152,39 @@ class CallbackReceiver:
             self.ended.set()
 
 
+class CallbackRouter:
+    """The callbacks of many placed calls on one listener: one receiver per call attempt,
+    each under its own token, found by the token in the path."""
+
+    def __init__(self, auth_token: str, *, keep_open: float) -> None:
+        self._token = auth_token
+        self._keep_open = keep_open
+        self.public_base = ""
+        self._receivers: dict[str, CallbackReceiver] = {}
+        self.problems: list[str] = []
+
+    def new(self) -> CallbackReceiver:
+        receiver = CallbackReceiver(self._token, keep_open=self._keep_open)
+        receiver.public_base = self.public_base
+        self._receivers[receiver.token] = receiver
+        return receiver
+
+    @property
+    def receivers(self) -> list[CallbackReceiver]:
+        return list(self._receivers.values())
+
+    def handles(self, path: str) -> bool:
+        return path.startswith("/cb/")
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        parts = request.path.split("/")
+        receiver = self._receivers.get(parts[2]) if len(parts) == 4 else None
+        if receiver is None:
+            self.problems.append("a callback to an unknown path was refused")
+            return web.Response(status=404)
+        return await receiver.handle(request)
+
+
 class TooLarge(ValueError):
     """A request body past its bound; reading stopped there."""
 
