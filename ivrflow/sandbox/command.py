@@ -23,6 +23,7 @@ from ivrflow.output import escape_controls
 from ivrflow.sandbox.config import (
     DEMO_AUTH_ID,
     DEMO_AUTH_TOKEN,
+    DIAL_OUTCOMES,
     HOST,
     Drop,
     DtmfFault,
@@ -95,6 +96,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="wait S seconds before every answer")
     add("--live-fail", dest="sandbox_live_fail", metavar="N[:STATUS]",
         help="answer N live-call GETs with STATUS (default 503)")
+    add("--dial", dest="sandbox_dial", default="answer", choices=DIAL_OUTCOMES,
+        help="what a call placed through Make Call meets (default answer)")
+    add("--bad-signature", dest="sandbox_bad_signature", action="store_true",
+        help="sign the callbacks of placed calls with the wrong token")
     add("--auth-id", dest="sandbox_auth_id", default=DEMO_AUTH_ID, metavar="ID",
         help=f"account id to accept (default {DEMO_AUTH_ID})")
     add("--auth-token", dest="sandbox_auth_token", default=DEMO_AUTH_TOKEN,
@@ -168,6 +173,8 @@ def _options(args: argparse.Namespace) -> _Options:
             live_fail=live_fail,
             live_fail_status=live_fail_status,
             max_records=_CLI_MAX_RECORDS,
+            dial=args.sandbox_dial,
+            bad_signature=args.sandbox_bad_signature,
         )
     except ValueError as exc:
         raise UsageError(str(exc).replace("auth_id", "--auth-id").replace(

@@ -252,3 +252,23 @@ def test_sigint_while_it_rings_exits_130_at_once_and_sends_nothing(
     assert "interrupted while the call was ringing; nothing was sent" in err
     assert calls_of(box) == [("POST", "Call/")]
     assert "Traceback" not in err
+
+
+def test_the_stand_alone_sandbox_places_calls_with_its_dial_faults(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m ivrflow.sandbox --dial busy` in its own process, as a user runs it."""
+    from foreground import Foreground
+
+    box = Foreground("--dial", "busy")
+    try:
+        (tmp_path / "f.yaml").write_text(FLOW.format(wait="200ms"))
+        monkeypatch.setenv("VOBIZ_AUTH_ID", box.auth_id)
+        monkeypatch.setenv("VOBIZ_AUTH_TOKEN", box.auth["X-Auth-Token"])
+        port = free_port()
+        assert main(["run", str(tmp_path / "f.yaml"), "--to", TO, "--from", FROM,
+                     "--api-url", box.url, "--listen", f"127.0.0.1:{port}",
+                     "--public-url", f"http://127.0.0.1:{port}"]) == 3
+        assert "CallStatus busy, HangupCause USER_BUSY" in capsys.readouterr().err
+    finally:
+        box.stop(signal.SIGTERM)
