@@ -42,6 +42,7 @@ from ivrflow.transport.callbacks import CallbackReceiver, CallbackRouter
 
 MAX_MESSAGE = 16 * 1024  # a 20 ms frame of 16 kHz L16 is 640 bytes, about 900 in base64
 MAX_FRAME = 4096  # decoded bytes of one frame's audio
+IDLE = 15.0  # seconds a connection may stay silent (no request head) before it is closed
 QUEUE = 1000  # frames (20 s of audio) waiting for the detector before new ones are dropped
 CONTENT_TYPES = {
     "audio/x-l16;rate=8000": ("l16", 8000),
@@ -180,8 +181,10 @@ class AudioStreamServer:
     async def __aenter__(self) -> AudioStreamServer:
         app = web.Application(client_max_size=MAX_MESSAGE)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # a silent client (or half a request head) is closed after IDLE seconds: the
+        # listener is public, through a tunnel, and must not be held open by anyone
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0)
+                                     shutdown_timeout=1.0, keepalive_timeout=IDLE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -149,3 +149,20 @@ def test_a_slow_body_is_cut_off_within_the_read_limit() -> None:
         writer.close()
 
     with_listener(scenario)
+
+
+def test_a_silent_client_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone who connects through the tunnel and says nothing cannot hold the listener."""
+    from ivrflow.transport import audio_stream
+
+    monkeypatch.setattr(audio_stream, "IDLE", 0.5)
+
+    async def scenario(receiver: CallbackReceiver, client: httpx.AsyncClient) -> None:
+        port = int(receiver.public_base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /cb/")  # half a request line, then nothing
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(100), 5) == b""  # closed by the listener
+        writer.close()
+
+    with_listener(scenario)
