@@ -82,3 +82,22 @@ def test_a_flow_that_listens_needs_a_menu_to_speak(
     (tmp_path / "f.yaml").write_text(FLOW.format(wait=HEARD).split("expect:")[0])
     assert main(["run", str(tmp_path / "f.yaml"), "--call", "demo", "--sandbox"]) == 2
     assert "pass --menu FILE" in capsys.readouterr().err
+
+
+def test_a_placed_call_that_hangs_up_ends_the_listening_wait_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--to` on the sandbox: the menu hangs up while the flow listens; the hangup
+    callback (or the stream's end) stops the wait: exit 3, the key never sent."""
+    (tmp_path / "tiny.menu.yaml").write_text(MENU.format(timeout="300ms",
+                                                         on_timeout="hangup"))
+    (tmp_path / "tiny.yaml").write_text(FLOW.format(wait='{heard: "goodbye", max: 20s}'))
+    code = main(["run", str(tmp_path / "tiny.yaml"), "--sandbox", "--to", "18005550100",
+                 "--from", "14155550123", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 3, err
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    finished = next(e for e in events if e["event"] == "flow_finished")
+    assert finished["duration"] < 5.0
+    assert "the call hung up" in finished["reason"] or "the call ended" in finished["reason"]
+    assert not any(e["event"] == "step_started" and e["step"] == 2 for e in events)
+    assert "the call to 18005550100 was answered" in err
