@@ -148,15 +148,20 @@ def test_placing_a_call_is_checked_before_anything_is_sent(
     assert box.requests() == []
 
 
-def test_sigint_mid_flow_hangs_the_call_up_and_exits_130(box: Sandbox, tmp_path: Path) -> None:
-    (tmp_path / "f.yaml").write_text(FLOW.format(wait="20s"))
+def spawn(box: Sandbox, tmp_path: Path, wait: str) -> subprocess.Popen[str]:
+    """`ivrflow run --to` in its own process (a signal must reach it alone)."""
+    (tmp_path / "f.yaml").write_text(FLOW.format(wait=wait))
     port = free_port()
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "ivrflow", "run", str(tmp_path / "f.yaml"), "--to", TO,
          "--from", FROM, "--api-url", box.url, "--listen", f"127.0.0.1:{port}",
          "--public-url", f"http://127.0.0.1:{port}"],
         env={**os.environ, "VOBIZ_AUTH_ID": box.auth_id, "VOBIZ_AUTH_TOKEN": box.auth_token},
         stderr=subprocess.PIPE, text=True)
+
+
+def test_sigint_mid_flow_hangs_the_call_up_and_exits_130(box: Sandbox, tmp_path: Path) -> None:
+    proc = spawn(box, tmp_path, "20s")
     deadline = time.monotonic() + 15
     while not any(r.method == "GET" for r in box.requests()) and time.monotonic() < deadline:
         time.sleep(0.02)  # answered: the flow's first step asked whether the call is live
@@ -232,14 +237,7 @@ def test_answered_by_is_refused_on_a_call_placed_elsewhere(
 @pytest.mark.parametrize("box", [{"answer_after": 20.0}], indirect=True)
 def test_sigint_while_it_rings_exits_130_at_once_and_sends_nothing(
         box: Sandbox, tmp_path: Path) -> None:
-    (tmp_path / "f.yaml").write_text(FLOW.format(wait="200ms"))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ivrflow", "run", str(tmp_path / "f.yaml"), "--to", TO,
-         "--from", FROM, "--api-url", box.url, "--listen", f"127.0.0.1:{port}",
-         "--public-url", f"http://127.0.0.1:{port}"],
-        env={**os.environ, "VOBIZ_AUTH_ID": box.auth_id, "VOBIZ_AUTH_TOKEN": box.auth_token},
-        stderr=subprocess.PIPE, text=True)
+    proc = spawn(box, tmp_path, "200ms")
     deadline = time.monotonic() + 15
     while not box.placed() and time.monotonic() < deadline:
         time.sleep(0.02)
