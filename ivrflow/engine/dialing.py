@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ivrflow.errors import ExitCode, InvalidInput
 from ivrflow.signals import until_signal
-from ivrflow.transport.base import AuthDenied, CallGone, CallPlaced, Transient
+from ivrflow.transport.base import AuthDenied, CallGone, CallOutcome, CallPlaced, Transient
 from ivrflow.transport.callbacks import CallbackReceiver
 from ivrflow.transport.checks import check_public_base
 from ivrflow.transport.vobiz import VobizTransport
@@ -124,11 +124,13 @@ def check_dialing(*, to: str | None, caller: str | None, public_url: str | None,
 async def placed_call(transport: VobizTransport, dialing: Dialing,
                       receiver: CallbackReceiver, *,
                       admit: Callable[[], Awaitable[None]] | None = None,
+                      observe: Callable[[CallOutcome], None] | None = None,
                       interruptible: bool = True) -> AsyncIterator[str]:
     """Place the call and yield its uuid once answered; hang it up when the block ends
     (unless `keep_call`, or it has ended already). `admit`: waited for before each Make
-    Call (a batch's --rate gate); `interruptible`: a stop signal while it rings ends the
-    wait (one call; a batch's own signal handling cancels its calls instead)."""
+    Call (a batch's --rate gate), and `observe` told of each answer (its 429s);
+    `interruptible`: a stop signal while it rings ends the wait (one call; a batch's own
+    signal handling cancels its calls instead)."""
     fields: dict[str, object] = {
         "from": dialing.caller, "to": dialing.to,
         "answer_url": receiver.url("answer"), "answer_method": "POST",
@@ -141,9 +143,12 @@ async def placed_call(transport: VobizTransport, dialing: Dialing,
         if admit is not None:
             await admit()
         outcome = await transport.make_call(fields)
+        if observe is not None:
+            observe(outcome)  # a batch's gate: a 429 holds every call back
         if not isinstance(outcome, Transient) or attempt == PLACE_ATTEMPTS:
             break
-        await asyncio.sleep(min(10.0, outcome.retry_after or 1.0))
+        if admit is None:  # otherwise the gate waits out the Retry-After
+            await asyncio.sleep(min(10.0, outcome.retry_after or 1.0))
     if not isinstance(outcome, CallPlaced):
         detail = f": {outcome.detail}" if outcome.detail else ""
         if isinstance(outcome, AuthDenied):

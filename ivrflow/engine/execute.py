@@ -292,7 +292,8 @@ class _Placing:
 
         try:
             async with placed_call(self.transport, dialing, receiver,
-                                   admit=self.gated.admit, interruptible=False) as call:
+                                   admit=self.gated.admit, observe=self.gated.observe,
+                                   interruptible=False) as call:
                 if self.menus is not None:
                     self.menus.add_call(call, _secret_test(self.flow, job))
                 return await _until_ended(run_flow(

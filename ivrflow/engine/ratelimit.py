@@ -15,7 +15,13 @@ import asyncio
 
 from ivrflow.engine.clock import Clock
 from ivrflow.language.model import Leg
-from ivrflow.transport.base import LiveOutcome, SendOutcome, Transient, Transport
+from ivrflow.transport.base import (
+    CallOutcome,
+    LiveOutcome,
+    SendOutcome,
+    Transient,
+    Transport,
+)
 
 DEFAULT_429_PAUSE = 1.0
 
@@ -52,7 +58,11 @@ class GatedTransport:
         self.inner = inner
         self.gate = gate
 
-    def _observe(self, outcome: SendOutcome) -> None:
+    def observe(self, outcome: SendOutcome | CallOutcome) -> None:
+        """A 429 pauses every request of the batch (the limit is the account's)."""
+        self._observe(outcome)
+
+    def _observe(self, outcome: SendOutcome | CallOutcome) -> None:
         if isinstance(outcome, Transient) and outcome.status == 429:
             self.gate.pause(outcome.retry_after if outcome.retry_after is not None
                             else DEFAULT_429_PAUSE)

@@ -107,3 +107,43 @@ def test_a_to_column_reads_from_csv_and_json_lines(tmp_path: Path) -> None:
         ("1800555", "1800555", {"pin": "2222"})]
     assert problems == [f"{tmp_path / 'c.jsonl'}:3:1: the value is not a phone number: use "
                         "E.164 digits, such as 14155550123 (6-15 digits)"]
+
+
+def test_a_429_on_make_call_goes_to_the_batch_gate_and_the_call_is_placed_once() -> None:
+    """Unit level, with a fake API: Make Call refused 429 is tried again after the gate
+    held it (nothing was dialled), and the gate hears of the 429."""
+    import asyncio
+
+    from ivrflow.engine.dialing import Dialing, placed_call
+    from ivrflow.transport.base import CallPlaced, Transient
+    from ivrflow.transport.callbacks import Callback, CallbackReceiver
+
+    answers = [Transient(429, "HTTP 429", retry_after=0.05), CallPlaced(201, "req-1")]
+    asked: list[str] = []
+    seen: list[object] = []
+
+    class FakeApi:
+        async def make_call(self, fields: dict[str, object]) -> object:
+            asked.append("make_call")
+            return answers.pop(0)
+
+        async def hang_up(self, call: str) -> object:
+            asked.append(f"hang_up {call}")
+            return CallPlaced(204, None)
+
+    async def admit() -> None:
+        asked.append("admit")
+
+    async def main_() -> None:
+        receiver = CallbackReceiver("t", keep_open=60)
+        receiver.public_base = "http://127.0.0.1:1"
+        asyncio.get_running_loop().call_later(0.05, lambda: receiver._accept(
+            Callback("answer", 0.0, "call-1", "in-progress", None, None)))
+        async with placed_call(FakeApi(), Dialing("18005550100", "14155550123", ""),  # type: ignore[arg-type]
+                               receiver, admit=admit, observe=seen.append,
+                               interruptible=False) as call:
+            assert call == "call-1"
+
+    asyncio.run(main_())
+    assert asked == ["admit", "make_call", "admit", "make_call", "hang_up call-1"]
+    assert [type(o).__name__ for o in seen] == ["Transient", "CallPlaced"]
