@@ -23,7 +23,8 @@ from ivrflow.transport.base import Transport
 
 # Which failure decides a batch's exit code: the first class present, in this order.
 SEVERITY = (ExitCode.INTERRUPTED, ExitCode.AUTH_REFUSED, ExitCode.INVALID_INPUT,
-            ExitCode.CALL_NOT_LIVE, ExitCode.NOT_HEARD, ExitCode.STEP_FAILED)
+            ExitCode.CALL_NOT_LIVE, ExitCode.WRONG_ANSWERER, ExitCode.NOT_HEARD,
+            ExitCode.STEP_FAILED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,9 +307,7 @@ class _Placing:
             return self._not_run(job, code, "stopped while the call rang; nothing was sent")
 
     def _not_run(self, job: Job, code: ExitCode, reason: str) -> RunResult:
-        outcome = {ExitCode.CALL_NOT_LIVE: "not_live", ExitCode.AUTH_REFUSED: "auth_refused",
-                   ExitCode.INTERRUPTED: "interrupted",
-                   ExitCode.WRONG_ANSWERER: "not_live"}.get(code, "failed")
+        outcome = "not_started"  # the flow never began: the reason and code say why
         if self.listener is not None:  # every call's story ends with a flow_finished
             self.listener(Event("flow_finished", job.call, 0.0, fields={
                 "outcome": outcome, "exit_code": int(code), "reason": reason,

@@ -147,3 +147,26 @@ def test_a_429_on_make_call_goes_to_the_batch_gate_and_the_call_is_placed_once()
     asyncio.run(main_())
     assert asked == ["admit", "make_call", "admit", "make_call", "hang_up call-1"]
     assert [type(o).__name__ for o in seen] == ["Transient", "CallPlaced"]
+
+
+@pytest.mark.parametrize(("dial", "code"), [("busy", 3), ("machine", 6)])
+def test_placed_rows_that_never_start_tell_it_in_valid_events(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        dial: str, code: int) -> None:
+    from test_event_schema import check_stream
+
+    flow = FLOW.replace("steps:", "answered_by: human\nsteps:")
+    with Sandbox.start_in_thread(SandboxConfig(dial=dial)) as box:
+        (tmp_path / "f.yaml").write_text(flow)
+        (tmp_path / "calls.csv").write_text("to,pin\n18005550101,1111\n18005550102,2222\n")
+        monkeypatch.setenv("VOBIZ_AUTH_ID", box.auth_id)
+        monkeypatch.setenv("VOBIZ_AUTH_TOKEN", box.auth_token)
+        port = free_port()
+        assert main(["run", str(tmp_path / "f.yaml"), "--calls", str(tmp_path / "calls.csv"),
+                     "--from", FROM, "--api-url", box.url, "--listen", f"127.0.0.1:{port}",
+                     "--public-url", f"http://127.0.0.1:{port}", "--json"]) == code
+        assert box.heard() == []
+    events = check_stream(capsys.readouterr().out)
+    finished = [e for e in events if e["event"] == "flow_finished"]
+    assert [(e["outcome"], e["exit_code"]) for e in finished] == [("not_started", code)] * 2
+    assert events[-1]["exit_code"] == code
