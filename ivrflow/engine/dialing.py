@@ -242,6 +242,28 @@ def _party(who: str) -> str:
     return "person" if who == "human" else "machine"
 
 
+def stop_at_hangup(receiver: CallbackReceiver,
+                   otherwise: Callable[[], tuple[str, int, str] | None] | None = None
+                   ) -> Callable[[], tuple[str, int, str] | None]:
+    """The flow's stop reason on a placed call: the hangup callback's, once it came, else
+    `otherwise`'s (a batch's own)."""
+    def reason() -> tuple[str, int, str] | None:
+        if receiver.ended.is_set():
+            return ("not_live", int(ExitCode.CALL_NOT_LIVE), hangup_reason(receiver))
+        return otherwise() if otherwise is not None else None
+
+    return reason
+
+
+def stream_base(public_url: str) -> str | None:
+    """The address at which Vobiz reaches the listener's audio stream, from its callback
+    address (https -> wss, http -> ws), or None when it has neither scheme."""
+    scheme, _, rest = public_url.partition("://")
+    if scheme not in ("http", "https") or not rest:
+        return None
+    return ("wss" if scheme == "https" else "ws") + "://" + rest
+
+
 def hangup_reason(receiver: CallbackReceiver) -> str:
     """Why the flow stopped when the hangup callback came, in words."""
     hangup = receiver.hangup

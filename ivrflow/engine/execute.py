@@ -9,6 +9,7 @@ the reporters print as it goes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sys
@@ -25,8 +26,9 @@ from ivrflow.engine.dialing import (
     answered_words,
     check_dialing,
     ended_words,
-    hangup_reason,
     placed_call,
+    stop_at_hangup,
+    stream_base,
 )
 from ivrflow.engine.events import Event, Listener, RunResult, chain
 from ivrflow.engine.interpreter import StopReason, run_flow
@@ -125,16 +127,10 @@ def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: s
     """Run `flow` on every job's call from the command line; return the exit code."""
     if options.to is not None and options.public_url and options.stream_url is None:
         # a placed call's audio comes to the same listener as its callbacks
-        scheme, rest = options.public_url.split("://", 1) if "://" in options.public_url \
-            else ("", options.public_url)
-        if scheme in ("http", "https"):
-            options = dataclasses.replace(
-                options, stream_url=("wss" if scheme == "https" else "ws") + "://" + rest)
+        options = dataclasses.replace(options, stream_url=stream_base(options.public_url))
     listening = check_listening(flow, calls=len(jobs), sandbox=sandbox,
                                 stream_url=options.stream_url, listen=options.listen,
                                 record=options.record_audio)
-    if listening is not None and sandbox and options.menu is None:
-        options = dataclasses.replace(options, menu=_speaking_menu(flow))
     environ = os.environ if environ is None else environ
     placing = [job.to for job in jobs if job.to]
     if placing and options.keep_call:
@@ -145,8 +141,10 @@ def run_command(flow: Flow, jobs: Sequence[Job], options: Options, *, api_url: s
                             calls=1 if placing else len(jobs), environ=environ,
                             machine_detection=options.machine_detection,
                             answered_by=flow.answered_by, flow_path=flow.path)
-    if dialing is not None and sandbox and options.menu is None and flow.expect is not None:
-        # the sandbox dials a virtual callee: the flow's own menu model
+    if sandbox and options.menu is None and (
+            listening is not None or (dialing is not None and flow.expect is not None)):
+        # the sandbox speaks to a flow that listens, and a placed call reaches a virtual
+        # callee: the flow's own menu model
         options = dataclasses.replace(options, menu=_speaking_menu(flow))
     target = None if sandbox else target_from_environment(api_url, environ)
     return asyncio.run(_main(flow, jobs, options, target, listening, dialing))
@@ -192,57 +190,56 @@ async def _dialled(flow: Flow, job: Job, options: Options, target: Target,
                    listener: Listener | None, dialing: Dialing,
                    listening: Listening | None, menus: LiveMenus | None) -> int:
     """Place the call, run the flow on it once answered, stop at its hangup, hang up."""
-    from ivrflow.transport.audio_stream import AudioStreamServer
-    from ivrflow.transport.callbacks import CallbackReceiver
-
-    receiver = CallbackReceiver(target.auth_token, keep_open=flow.timeout + 60)
-    host, port = parse_listen(options.listen)
-    if not dialing.public and options.listen == DEFAULT_LISTEN:
-        port = 0  # the sandbox: any free port on loopback
-    server = await open_listener(AudioStreamServer(host, port, callbacks=receiver))
+    router, server = await _callback_listener(flow, options, target, dialing)
+    receiver = router.new()
     try:
-        receiver.public_base = dialing.public or f"http://{host}:{server.port}"
-
-        def stopped() -> tuple[str, int, str] | None:
-            if receiver.ended.is_set():
-                return ("not_live", int(ExitCode.CALL_NOT_LIVE), hangup_reason(receiver))
-            return None
-
-        async def flow_on(call: str) -> int:
+        async with placed_call(transport, dialing, receiver) as call:
+            machine = receiver.answer.machine if receiver.answer else None
+            print(f"ivrflow: the call to {dialing.to} was answered"
+                  f"{answered_words(dialing, machine)}: {call}", file=sys.stderr)
             if menus is not None:
                 menus.add_call(call, _secret_test(flow, job))
-            work = None
-            if listening is None:
-                work = run_flow(flow, job.bindings, used, call, clock=clock,
-                                listener=listener, stop_reason=stopped)
-                result = await until_signal(_until_ended(work, receiver))
-                return result.exit_code
-            async with call_audio(transport, call, flow, listening, clock,
-                                  server=server) as ears:
-                work = run_flow(flow, job.bindings, used, call, clock=clock,
-                                listener=listener, stop_reason=stopped, ears=ears)
-                result = await until_signal(_until_ended(work, receiver))
-            return result.exit_code
-
-        try:
-            async with placed_call(transport, dialing, receiver) as call:
-                machine = receiver.answer.machine if receiver.answer else None
-                print(f"ivrflow: the call to {dialing.to} was answered"
-                      f"{answered_words(dialing, machine)}: {call}", file=sys.stderr)
-                code = await flow_on(call)
-            if receiver.ended.is_set():
-                print(f"ivrflow: {ended_words(receiver)}", file=sys.stderr)
-            elif dialing.keep_call:
-                print(f"ivrflow: the call is left up (--keep-call): {call}", file=sys.stderr)
-                print(call)  # for the next tool
-            return code
-        except (CallRefused, StreamRefused) as refused:
-            print(f"ivrflow: {refused.reason}", file=sys.stderr)
-            return int(refused.exit_code)
+            audio = contextlib.nullcontext() if listening is None else call_audio(
+                transport, call, flow, listening, clock, server=server)
+            async with audio as ears:
+                result = await until_signal(_until_ended(run_flow(
+                    flow, job.bindings, used, call, clock=clock, listener=listener,
+                    stop_reason=stop_at_hangup(receiver), ears=ears), receiver))
+        if receiver.ended.is_set():
+            print(f"ivrflow: {ended_words(receiver)}", file=sys.stderr)
+        elif dialing.keep_call:
+            print(f"ivrflow: the call is left up (--keep-call): {call}", file=sys.stderr)
+            print(call)  # for the next tool
+        return result.exit_code
+    except (CallRefused, StreamRefused) as refused:
+        print(f"ivrflow: {refused.reason}", file=sys.stderr)
+        return int(refused.exit_code)
     finally:
-        for problem in dict.fromkeys(receiver.problems):
-            print(f"ivrflow: refused: {problem}", file=sys.stderr)
-        await server.__aexit__(None, None, None)
+        await _close_callback_listener(router, server)
+
+
+async def _callback_listener(flow: Flow, options: Options, target: Target, dialing: Dialing
+                             ) -> tuple[CallbackRouter, AudioStreamServer]:
+    """The run's listener, serving the callbacks of the calls it places (and their audio
+    streams): on --listen, or any free loopback port with the sandbox."""
+    from ivrflow.transport.audio_stream import AudioStreamServer
+    from ivrflow.transport.callbacks import CallbackRouter
+
+    router = CallbackRouter(target.auth_token, keep_open=flow.timeout + 60)
+    host, port = parse_listen(options.listen)
+    if not dialing.public and options.listen == DEFAULT_LISTEN:
+        port = 0  # the sandbox: nothing outside needs to know it
+    server = await open_listener(AudioStreamServer(host, port, callbacks=router))
+    router.public_base = dialing.public or f"http://{host}:{server.port}"
+    return router, server
+
+
+async def _close_callback_listener(router: CallbackRouter, server: AudioStreamServer) -> None:
+    """Say what the listener refused, then stop it."""
+    for problem in dict.fromkeys(router.problems + [
+            p for receiver in router.receivers for p in receiver.problems]):
+        print(f"ivrflow: refused: {problem}", file=sys.stderr)
+    await server.__aexit__(None, None, None)
 
 
 class _Placing:
@@ -263,32 +260,16 @@ class _Placing:
                     transport: VobizTransport, gated: GatedTransport, clock: MonotonicClock,
                     listener: Listener | None, dialing: Dialing,
                     menus: LiveMenus | None) -> _Placing:
-        from ivrflow.transport.audio_stream import AudioStreamServer
-        from ivrflow.transport.callbacks import CallbackRouter
-
-        router = CallbackRouter(target.auth_token, keep_open=flow.timeout + 60)
-        host, port = parse_listen(options.listen)
-        if not dialing.public and options.listen == DEFAULT_LISTEN:
-            port = 0
-        server = await open_listener(AudioStreamServer(host, port, callbacks=router))
-        router.public_base = dialing.public or f"http://{host}:{server.port}"
+        router, server = await _callback_listener(flow, options, target, dialing)
         return cls(flow, transport, gated, clock, listener, dialing, menus, router, server)
 
     async def close(self) -> None:
-        for problem in dict.fromkeys(self.router.problems + [
-                p for r in self.router.receivers for p in r.problems]):
-            print(f"ivrflow: refused: {problem}", file=sys.stderr)
-        await self.server.__aexit__(None, None, None)
+        await _close_callback_listener(self.router, self.server)
 
     async def run_one(self, job: Job, stop_reason: StopReason) -> RunResult:
         assert job.to is not None
         receiver = self.router.new()
         dialing = dataclasses.replace(self.dialing, to=job.to)
-
-        def stopped() -> tuple[str, int, str] | None:
-            if receiver.ended.is_set():
-                return ("not_live", int(ExitCode.CALL_NOT_LIVE), hangup_reason(receiver))
-            return stop_reason()
 
         try:
             async with placed_call(self.transport, dialing, receiver,
@@ -298,7 +279,8 @@ class _Placing:
                     self.menus.add_call(call, _secret_test(self.flow, job))
                 return await _until_ended(run_flow(
                     self.flow, job.bindings, self.gated, call, clock=self.clock,
-                    listener=self.listener, stop_reason=stopped), receiver)
+                    listener=self.listener,
+                    stop_reason=stop_at_hangup(receiver, stop_reason)), receiver)
         except CallRefused as refused:
             return self._not_run(job, refused.exit_code, refused.reason)
         except asyncio.CancelledError:

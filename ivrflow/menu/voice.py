@@ -62,6 +62,9 @@ class MenuVoice:
         self.rate = rate
         self._noise = noise(NOISE_SECONDS, rate, seed=seed)
         self._clips: dict[str, bytes] = {}
+        self._read = 0  # happenings of the trace already looked at
+        self._times: list[float] = []
+        self._nodes: list[Node] = []
 
     def clip(self, node: Node) -> bytes:
         """What `node` says, mixed with the line's noise and cut at its prompt's end."""
@@ -87,9 +90,16 @@ class MenuVoice:
         return bytes(out)
 
     def entries(self) -> tuple[list[float], list[Node]]:
-        """When each node was entered (seconds since the call began) and which."""
-        trace = [h for h in self.simulator.trace if h.kind == "enter"]
-        return [h.t for h in trace], [self.simulator.menu.nodes[h.node] for h in trace]
+        """When each node was entered (seconds since the call began) and which. The
+        trace only grows, so only its new part is read (this runs for every frame)."""
+        trace = self.simulator.trace
+        nodes = self.simulator.menu.nodes
+        for happening in trace[self._read:]:
+            if happening.kind == "enter":
+                self._times.append(happening.t)
+                self._nodes.append(nodes[happening.node])
+        self._read = len(trace)
+        return self._times, self._nodes
 
     def audio(self, start: float, seconds: float) -> bytes:
         """`seconds` of the call's audio from `start` (seconds since the call began)."""
