@@ -14,7 +14,8 @@ import math
 from ivrflow.engine.clock import VirtualClock
 from ivrflow.engine.ears import AudioLost, Prompt
 from ivrflow.engine.hearing import Hearing, SpotterFactory
-from ivrflow.menu.voice import FRAME, MenuVoice
+from ivrflow.listen.audio import FRAME_SECONDS as FRAME
+from ivrflow.menu.voice import MenuVoice
 
 
 class MenuEars:

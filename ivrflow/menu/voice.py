@@ -24,11 +24,11 @@ import dataclasses
 from bisect import bisect_right
 
 from ivrflow.errors import FlowInvalid, Problem
+from ivrflow.listen.audio import FRAME_SECONDS as FRAME
 from ivrflow.menu.model import Menu, Node
 from ivrflow.menu.simulator import MenuSimulator
 
 RATE = 8000
-FRAME = 0.02  # seconds: the Vobiz stream's frame
 NOISE_SECONDS = 2.0  # the line noise is a loop this long
 
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from ivrflow.listen.audio import FRAME_SECONDS as FRAME
 from ivrflow.transport.audio_stream import CONTENT_TYPES
 
-FRAME = 0.02
-CONNECT_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 5.0  # seconds for the WebSocket's connection and handshake
 TRACKS = ("inbound", "outbound", "both")
 MAX_STREAMS = 64  # playing at once; more are refused (503), so a loop cannot exhaust it
 MAX_KEPT = 1000  # finished streams remembered for GET
@@ -70,7 +70,6 @@ class Stream:
     started_wall: float
     status: str = "in-progress"
     task: asyncio.Task[None] | None = field(default=None, repr=False)
-    frames_sent: int = 0
     problem: str | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -134,8 +133,10 @@ class StreamPlayer:
         if self._session is None:
             # no proxy from the environment and no cookies: the stream goes straight to
             # the loopback address it was given
-            self._session = aiohttp.ClientSession(trust_env=False,
-                                                  cookie_jar=aiohttp.DummyCookieJar())
+            self._session = aiohttp.ClientSession(
+                trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT,
+                                              sock_connect=CONNECT_TIMEOUT))
         try:
             async with self._session.ws_connect(
                     stream.service_url, timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
@@ -174,7 +175,7 @@ class StreamPlayer:
                 "media": {"track": stream.track, "timestamp": str(round(n * FRAME * 1000)),
                           "chunk": n + 1,
                           "payload": base64.b64encode(payload).decode("ascii")}}))
-            stream.frames_sent = n = n + 1
+            n += 1
 
 
 def _iso(wall: float) -> str:
