@@ -76,14 +76,15 @@ def read_calls(ids: Sequence[str], path: str | None, flow: Flow
     return specs, problems
 
 
-_NUMBER = re.compile(r"\+?[0-9]{6,15}")
 _bad_number = "not a phone number: use E.164 digits, such as 14155550123 (6-15 digits)"
 
 
 def _number(text: str) -> str | None:
     """A number to dial, as its digits (a leading + dropped), or None."""
+    from ivrflow.engine.dialing import NUMBER
+
     text = text.strip()
-    return text.lstrip("+") if _NUMBER.fullmatch(text) else None
+    return text.lstrip("+") if NUMBER.fullmatch(text) else None
 
 
 def _shown_number(text: str) -> str:

@@ -40,6 +40,7 @@ from ivrflow.engine.listening import (
     check_listening,
     open_listener,
     parse_listen,
+    url_host,
 )
 from ivrflow.engine.pacing import Pacer
 from ivrflow.engine.ratelimit import GatedTransport, RateGate
@@ -230,7 +231,7 @@ async def _callback_listener(flow: Flow, options: Options, target: Target, diali
     if not dialing.public and options.listen == DEFAULT_LISTEN:
         port = 0  # the sandbox: nothing outside needs to know it
     server = await open_listener(AudioStreamServer(host, port, callbacks=router))
-    router.public_base = dialing.public or f"http://{host}:{server.port}"
+    router.public_base = dialing.public or f"http://{url_host(host)}:{server.port}"
     return router, server
 
 

@@ -184,7 +184,7 @@ async def call_audio(transport: VobizTransport, call: str, flow: Flow, listening
         server = await open_listener(AudioStreamServer(listening.host, listening.port))
     try:
         server.expected_call = call
-        public = listening.public or f"ws://{_url_host(listening.host)}:{server.port}"
+        public = listening.public or f"ws://{url_host(listening.host)}:{server.port}"
         outcome = await transport.start_stream(call, server.service_url(public),
                                                track=flow.track)
         if not isinstance(outcome, StreamStarted):
@@ -223,5 +223,6 @@ async def open_listener(server: AudioStreamServer) -> AudioStreamServer:
     return server
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
+    """A host as it stands in a URL: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host else host
